@@ -19,6 +19,8 @@
  *    widest alignment that source and destination share, even across a
  *    region seam, so an aligned u16/u32/u64 is never torn.
  *  - every write path marks the dirty bitmap when tracking is on (dirty.h).
+ *  - a write into a read-only region (prot=r) is VMMEM_EREAD_ONLY, never a
+ *    fault; vmmem_write stops short at one after the first byte.
  */
 #ifndef VMMEM_MAP_H
 #define VMMEM_MAP_H
@@ -163,7 +165,10 @@ VMMEM_EXPORT int vmmem_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, const v
  * Atomic load/store of a naturally aligned 1, 2, 4 or 8-byte value.
  * VMMEM_EMISALIGNED when addr is not a multiple of size, -EINVAL for other
  * sizes, VMMEM_EINVALID_ADDRESS when unbacked, VMMEM_ENO_HOST_ADDRESS for a
- * map-on-access region.  A store marks its page dirty.
+ * map-on-access region, VMMEM_EREAD_ONLY for a store into a read-only
+ * region.  A load takes VMMEM_RELAXED, VMMEM_ACQUIRE or VMMEM_SEQ_CST, a
+ * store VMMEM_RELAXED, VMMEM_RELEASE or VMMEM_SEQ_CST; other orders are
+ * -EINVAL (C11 forbids them).  A store marks its page dirty.
  */
 VMMEM_EXPORT int vmmem_load(const vmmem_map *m, vmmem_gaddr_t addr, size_t size, uint64_t *val,
                             vmmem_order order);

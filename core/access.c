@@ -1,0 +1,470 @@
+/*
+ * Accesses through a map: read/write, all-or-error slices and objects,
+ * atomics, and fd I/O.  The hot path for an ordinary region is a bisection
+ * and a copy from base + offset: no provider call, no lock.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---- copy engine ---- */
+
+/*
+ * Copies of 8 bytes or less use single volatile accesses of the widest
+ * width both pointers' alignment allows, so an aligned u16/u32/u64 is never
+ * torn (a guest reading a virtio index must never see half of a store).
+ */
+static inline void copy_small(uint8_t *d, const uint8_t *s, size_t len)
+{
+    while (len > 0) {
+        uintptr_t a = (uintptr_t)d | (uintptr_t)s;
+        if (len >= 8 && (a & 7) == 0) {
+            *(volatile uint64_t *)d = *(const volatile uint64_t *)s;
+            d += 8, s += 8, len -= 8;
+        } else if (len >= 4 && (a & 3) == 0) {
+            *(volatile uint32_t *)d = *(const volatile uint32_t *)s;
+            d += 4, s += 4, len -= 4;
+        } else if (len >= 2 && (a & 1) == 0) {
+            *(volatile uint16_t *)d = *(const volatile uint16_t *)s;
+            d += 2, s += 2, len -= 2;
+        } else {
+            *(volatile uint8_t *)d = *(const volatile uint8_t *)s;
+            d += 1, s += 1, len -= 1;
+        }
+    }
+}
+
+void vmmem__copy(void *dst, const void *src, size_t len)
+{
+    if (len <= 8)
+        copy_small(dst, src, len);
+    else
+        memcpy(dst, src, len);
+}
+
+/* ---- piece walking ---- */
+
+enum { DIR_READ = 0, DIR_WRITE = 1 };
+
+/* Bytes of slot s from addr on, clipped to want (never 0). */
+static inline uint64_t piece_len(const struct vmmem_slot *s, uint64_t addr, uint64_t want)
+{
+    uint64_t avail_m1 = s->last - addr;
+    return (want - 1 <= avail_m1) ? want : avail_m1 + 1;
+}
+
+/* Next slot after k if it touches k, else NULL. */
+static inline const struct vmmem_slot *next_touching(const vmmem_map *m, size_t k)
+{
+    if (k + 1 < m->n && m->slots[k].last != UINT64_MAX &&
+        m->slots[k + 1].start == m->slots[k].last + 1)
+        return &m->slots[k + 1];
+    return NULL;
+}
+
+/* Copy one piece of a region; handles map-on-access regions. */
+static int copy_piece(const struct vmmem_slot *s, uint64_t addr, uint8_t *buf, size_t n, int dir)
+{
+    uint64_t off = addr - s->start;
+    if (VMMEM_LIKELY(s->host != NULL)) {
+        if (dir == DIR_WRITE) {
+            vmmem__copy(s->host + off, buf, n);
+            vmmem__dirty(vmmem__region_bitmap(s->r), off, n);
+        } else {
+            vmmem__copy(buf, s->host + off, n);
+        }
+        return 0;
+    }
+    const struct vmmem_region *r = s->r;
+    struct vmmem_access acc;
+    int rc = vmmem__prov_begin(r->prov.p, &r->mapping, off, n,
+                               dir == DIR_WRITE ? VMMEM_PROT_WRITE : VMMEM_PROT_READ, &acc);
+    if (rc < 0)
+        return rc;
+    if (dir == DIR_WRITE) {
+        vmmem__copy(acc.ptr, buf, n);
+        vmmem__dirty(vmmem__region_bitmap(r), off, n);
+    } else {
+        vmmem__copy(buf, acc.ptr, n);
+    }
+    vmmem__prov_end(r->prov.p, &r->mapping, &acc);
+    return 0;
+}
+
+static int err_hole(uint64_t addr)
+{
+    return vmmem__err_addr(VMMEM_EINVALID_ADDRESS, addr,
+                           "guest address 0x%llx is not backed by any region",
+                           (unsigned long long)addr);
+}
+
+static int err_readonly(const struct vmmem_slot *s, uint64_t addr)
+{
+    return vmmem__err_addr(VMMEM_EREAD_ONLY, addr,
+                           "guest address 0x%llx is in a read-only region [0x%llx, 0x%llx]",
+                           (unsigned long long)addr, (unsigned long long)s->start,
+                           (unsigned long long)s->last);
+}
+
+/* Short-count copy: stops at a hole or a read-only region after byte one. */
+static int64_t rw_some(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, int dir)
+{
+    if (len == 0)
+        return 0;
+    if (m == NULL || buf == NULL)
+        return vmmem__err(-EINVAL, "NULL map or buffer");
+    if ((uint64_t)len > (uint64_t)INT64_MAX)
+        len = (size_t)INT64_MAX;
+    long i = vmmem__find_slot(m, addr);
+    if (i < 0)
+        return err_hole(addr);
+    const struct vmmem_slot *s = &m->slots[i];
+    size_t done = 0;
+    for (;;) {
+        if (dir == DIR_WRITE && !(s->prot & VMMEM_PROT_WRITE)) {
+            if (done == 0)
+                return err_readonly(s, addr);
+            break;
+        }
+        size_t n = (size_t)piece_len(s, addr, len - done);
+        int rc = copy_piece(s, addr, buf + done, n, dir);
+        if (rc < 0) {
+            if (done == 0)
+                return rc;
+            break;
+        }
+        done += n;
+        if (done == len)
+            break;
+        addr += n;
+        if ((s = next_touching(m, (size_t)(s - m->slots))) == NULL)
+            break;
+    }
+    return (int64_t)done;
+}
+
+int64_t vmmem_read(const vmmem_map *m, vmmem_gaddr_t addr, void *buf, size_t len)
+{
+    return rw_some(m, addr, buf, len, DIR_READ);
+}
+
+int64_t vmmem_write(const vmmem_map *m, vmmem_gaddr_t addr, const void *buf, size_t len)
+{
+    return rw_some(m, addr, (uint8_t *)buf, len, DIR_WRITE);
+}
+
+/*
+ * All-or-error: check the whole range (backed, writable) before copying, so
+ * failure leaves guest memory and the caller's buffer untouched.
+ */
+static int rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, int dir)
+{
+    if (len == 0)
+        return 0;
+    if (m == NULL || buf == NULL)
+        return vmmem__err(-EINVAL, "NULL map or buffer");
+    long i = vmmem__find_slot(m, addr);
+    if (i < 0)
+        return err_hole(addr);
+    const struct vmmem_slot *s = &m->slots[i];
+    /* Fast path: one ordinary region holds it all. */
+    if (VMMEM_LIKELY((uint64_t)len - 1 <= s->last - addr && s->host != NULL &&
+                     (dir == DIR_READ || (s->prot & VMMEM_PROT_WRITE)))) {
+        uint64_t off = addr - s->start;
+        if (dir == DIR_WRITE) {
+            vmmem__copy(s->host + off, buf, len);
+            vmmem__dirty(vmmem__region_bitmap(s->r), off, len);
+        } else {
+            vmmem__copy(buf, s->host + off, len);
+        }
+        return 0;
+    }
+    /* Check pass. */
+    uint64_t a = addr;
+    size_t done = 0;
+    for (const struct vmmem_slot *c = s;;) {
+        if (dir == DIR_WRITE && !(c->prot & VMMEM_PROT_WRITE))
+            return err_readonly(c, a);
+        size_t n = (size_t)piece_len(c, a, len - done);
+        done += n;
+        if (done == len)
+            break;
+        a += n;
+        if ((c = next_touching(m, (size_t)(c - m->slots))) == NULL)
+            return vmmem__err_partial(a, len, 0);
+    }
+    /* Copy pass: only a map-on-access provider can still fail here. */
+    done = 0;
+    for (;;) {
+        size_t n = (size_t)piece_len(s, addr, len - done);
+        int rc = copy_piece(s, addr, buf + done, n, dir);
+        if (rc < 0) {
+            struct vmmem_error *e = vmmem__errbuf(); /* keep the provider's detail */
+            e->addr = addr;
+            e->expected = len;
+            e->completed = done;
+            return rc;
+        }
+        done += n;
+        if (done == len)
+            return 0;
+        addr += n;
+        s = next_touching(m, (size_t)(s - m->slots));
+    }
+}
+
+int vmmem_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, void *buf, size_t len)
+{
+    return rw_all(m, addr, buf, len, DIR_READ);
+}
+
+int vmmem_write_slice(const vmmem_map *m, vmmem_gaddr_t addr, const void *buf, size_t len)
+{
+    return rw_all(m, addr, (uint8_t *)buf, len, DIR_WRITE);
+}
+
+int vmmem_read_obj(const vmmem_map *m, vmmem_gaddr_t addr, void *obj, size_t size)
+{
+    return rw_all(m, addr, obj, size, DIR_READ);
+}
+
+int vmmem_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, const void *obj, size_t size)
+{
+    return rw_all(m, addr, (uint8_t *)obj, size, DIR_WRITE);
+}
+
+/* ---- atomics ---- */
+
+int vmmem__check_order(vmmem_order order, bool store)
+{
+    switch (order) {
+    case VMMEM_RELAXED:
+    case VMMEM_SEQ_CST:
+        return 0;
+    case VMMEM_ACQUIRE:
+        return store ? -EINVAL : 0;
+    case VMMEM_RELEASE:
+        return store ? 0 : -EINVAL;
+    default:
+        return -EINVAL;
+    }
+}
+
+static memory_order c11_order(vmmem_order o)
+{
+    switch (o) {
+    case VMMEM_ACQUIRE:
+        return memory_order_acquire;
+    case VMMEM_RELEASE:
+        return memory_order_release;
+    case VMMEM_SEQ_CST:
+        return memory_order_seq_cst;
+    default:
+        return memory_order_relaxed;
+    }
+}
+
+int vmmem__atomic(uint8_t *p, size_t size, uint64_t *val, vmmem_order order, bool store)
+{
+    memory_order mo = c11_order(order);
+    switch (size) {
+    case 1:
+        if (store)
+            atomic_store_explicit((_Atomic uint8_t *)p, (uint8_t)*val, mo);
+        else
+            *val = atomic_load_explicit((_Atomic uint8_t *)p, mo);
+        break;
+    case 2:
+        if (store)
+            atomic_store_explicit((_Atomic uint16_t *)p, (uint16_t)*val, mo);
+        else
+            *val = atomic_load_explicit((_Atomic uint16_t *)p, mo);
+        break;
+    case 4:
+        if (store)
+            atomic_store_explicit((_Atomic uint32_t *)p, (uint32_t)*val, mo);
+        else
+            *val = atomic_load_explicit((_Atomic uint32_t *)p, mo);
+        break;
+    default:
+        if (store)
+            atomic_store_explicit((_Atomic uint64_t *)p, *val, mo);
+        else
+            *val = atomic_load_explicit((_Atomic uint64_t *)p, mo);
+        break;
+    }
+    return 0;
+}
+
+static int map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val,
+                      vmmem_order order, bool store)
+{
+    if (m == NULL || val == NULL)
+        return vmmem__err(-EINVAL, "NULL map or value pointer");
+    if (size != 1 && size != 2 && size != 4 && size != 8)
+        return vmmem__err(-EINVAL, "atomic access size %zu is not 1, 2, 4 or 8", size);
+    if (vmmem__check_order(order, store) < 0)
+        return vmmem__err(-EINVAL, "memory order %d is not valid for an atomic %s", (int)order,
+                          store ? "store" : "load");
+    if (addr & (size - 1))
+        return vmmem__err_addr(VMMEM_EMISALIGNED, addr,
+                               "guest address 0x%llx is not aligned for a %zu-byte atomic",
+                               (unsigned long long)addr, size);
+    long i = vmmem__find_slot(m, addr);
+    if (i < 0)
+        return err_hole(addr);
+    const struct vmmem_slot *s = &m->slots[i];
+    if (size - 1 > s->last - addr)
+        return vmmem__err_addr(VMMEM_ECROSSES_REGION, addr,
+                               "%zu-byte atomic at 0x%llx crosses the end of its region at "
+                               "0x%llx",
+                               size, (unsigned long long)addr, (unsigned long long)s->last);
+    if (s->host == NULL)
+        return vmmem__err_addr(VMMEM_ENO_HOST_ADDRESS, addr,
+                               "atomic at 0x%llx: region (provider '%s') is map-on-access and "
+                               "has no stable host address",
+                               (unsigned long long)addr, s->r->prov.p->name);
+    if (store && !(s->prot & VMMEM_PROT_WRITE))
+        return err_readonly(s, addr);
+    uint64_t off = addr - s->start;
+    uint8_t *p = s->host + off;
+    if ((uintptr_t)p & (size - 1))
+        return vmmem__err_addr(VMMEM_EMISALIGNED, addr,
+                               "guest address 0x%llx maps to host %p, not aligned for a %zu-byte "
+                               "atomic",
+                               (unsigned long long)addr, (void *)p, size);
+    vmmem__atomic(p, size, val, order, store);
+    if (store)
+        vmmem__dirty(vmmem__region_bitmap(s->r), off, size);
+    return 0;
+}
+
+int vmmem_load(const vmmem_map *m, vmmem_gaddr_t addr, size_t size, uint64_t *val,
+               vmmem_order order)
+{
+    return map_atomic(m, addr, size, val, order, false);
+}
+
+int vmmem_store(const vmmem_map *m, vmmem_gaddr_t addr, size_t size, uint64_t val,
+                vmmem_order order)
+{
+    return map_atomic(m, addr, size, &val, order, true);
+}
+
+/* ---- fd I/O ---- */
+
+/* One read(2) or a write(2) loop on a host range; returns bytes or -errno. */
+static int64_t fd_piece(int fd, uint8_t *p, size_t n, int dir)
+{
+    if (dir == DIR_WRITE) { /* guest <- fd */
+        ssize_t r;
+        do
+            r = read(fd, p, n);
+        while (r < 0 && errno == EINTR);
+        return r < 0 ? -errno : (int64_t)r;
+    }
+    size_t done = 0; /* guest -> fd: write it all, as a sink may take less */
+    while (done < n) {
+        ssize_t w = write(fd, p + done, n - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return done ? (int64_t)done : -errno;
+        if (w == 0)
+            break;
+        done += (size_t)w;
+    }
+    return (int64_t)done;
+}
+
+/* dir: DIR_WRITE = into guest memory (read from fd). */
+static int64_t fd_io(const vmmem_map *m, uint64_t addr, int fd, size_t count, int dir)
+{
+    if (count == 0)
+        return 0;
+    if (m == NULL)
+        return vmmem__err(-EINVAL, "NULL map");
+    if ((uint64_t)count > (uint64_t)INT64_MAX)
+        count = (size_t)INT64_MAX;
+    long i = vmmem__find_slot(m, addr);
+    if (i < 0)
+        return err_hole(addr);
+    const struct vmmem_slot *s = &m->slots[i];
+    size_t total = 0;
+    for (;;) {
+        if (dir == DIR_WRITE && !(s->prot & VMMEM_PROT_WRITE)) {
+            if (total == 0)
+                return err_readonly(s, addr);
+            break;
+        }
+        /* Cap one syscall at 1 GiB: Linux moves at most ~2 GiB per call anyway. */
+        size_t n = (size_t)piece_len(s, addr, count - total);
+        if (n > (1u << 30))
+            n = 1u << 30;
+        uint64_t off = addr - s->start;
+        int64_t got;
+        if (s->host != NULL) {
+            got = fd_piece(fd, s->host + off, n, dir);
+        } else {
+            struct vmmem_access acc;
+            int rc = vmmem__prov_begin(s->r->prov.p, &s->r->mapping, off, n,
+                                       dir == DIR_WRITE ? VMMEM_PROT_WRITE : VMMEM_PROT_READ,
+                                       &acc);
+            if (rc < 0) {
+                if (total == 0)
+                    return rc;
+                break;
+            }
+            got = fd_piece(fd, acc.ptr, n, dir);
+            vmmem__prov_end(s->r->prov.p, &s->r->mapping, &acc);
+        }
+        if (got < 0) {
+            if (total == 0)
+                return vmmem__err((int)got, "fd %d: %s at guest address 0x%llx", fd,
+                                  strerror((int)-got), (unsigned long long)addr);
+            break;
+        }
+        if (dir == DIR_WRITE)
+            vmmem__dirty(vmmem__region_bitmap(s->r), off, (uint64_t)got);
+        total += (size_t)got;
+        if ((size_t)got < n || total == count)
+            break; /* a short transfer ends the call: never skip ahead */
+        addr += n;
+        if (addr - 1 != s->last)
+            continue; /* more of the same region (1 GiB cap) */
+        if ((s = next_touching(m, (size_t)(s - m->slots))) == NULL)
+            break;
+    }
+    return (int64_t)total;
+}
+
+int64_t vmmem_read_from_fd(const vmmem_map *m, vmmem_gaddr_t addr, int fd, size_t count)
+{
+    return fd_io(m, addr, fd, count, DIR_WRITE);
+}
+
+int64_t vmmem_write_to_fd(const vmmem_map *m, vmmem_gaddr_t addr, int fd, size_t count)
+{
+    return fd_io(m, addr, fd, count, DIR_READ);
+}
+
+static int exact(int64_t rc, uint64_t addr, size_t count)
+{
+    if (rc < 0)
+        return (int)rc;
+    if ((uint64_t)rc != (uint64_t)count)
+        return vmmem__err_partial(addr + (uint64_t)rc, count, (uint64_t)rc);
+    return 0;
+}
+
+int vmmem_read_exact_from_fd(const vmmem_map *m, vmmem_gaddr_t addr, int fd, size_t count)
+{
+    return exact(vmmem_read_from_fd(m, addr, fd, count), addr, count);
+}
+
+int vmmem_write_all_to_fd(const vmmem_map *m, vmmem_gaddr_t addr, int fd, size_t count)
+{
+    return exact(vmmem_write_to_fd(m, addr, fd, count), addr, count);
+}

@@ -1,0 +1,538 @@
+/*
+ * Config strings: "provider:key=value,key,...;provider:..." into region
+ * specs, and the checks shared with the C-array form (provider exists, keys
+ * known and required ones present, no overlap).  Errors carry the 1-based
+ * column of the offending text and quote it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Where each part of a region was written, for messages. */
+struct spec_cols {
+    int region;   /* provider name */
+    int addr_val; /* value of addr= */
+    int size_val; /* value of size= */
+    int *keys;    /* per option: the key */
+    int *vals;    /* per option: the value, or -1 for a bare flag */
+    const char *text;
+    size_t text_start, text_end; /* the region's text span */
+};
+
+struct vmmem_config {
+    size_t n;
+    struct vmmem_region_spec *specs;
+    struct spec_cols *cols;
+    char *text; /* a copy of the input, for quoting */
+};
+
+int vmmem_parse_size(const char *text, uint64_t *out)
+{
+    if (text == NULL || out == NULL)
+        return vmmem__err(-EINVAL, "vmmem_parse_size: NULL argument");
+    const char *p = text;
+    uint64_t v = 0;
+    unsigned base = 10;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+        base = 16;
+        p += 2;
+    }
+    const char *digits = p;
+    for (;; p++) {
+        unsigned d;
+        if (*p >= '0' && *p <= '9')
+            d = (unsigned)(*p - '0');
+        else if (base == 16 && *p >= 'a' && *p <= 'f')
+            d = (unsigned)(*p - 'a' + 10);
+        else if (base == 16 && *p >= 'A' && *p <= 'F')
+            d = (unsigned)(*p - 'A' + 10);
+        else
+            break;
+        if (v > (UINT64_MAX - d) / base)
+            return vmmem__err(VMMEM_EBAD_NUMBER, "number '%s' does not fit in 64 bits", text);
+        v = v * base + d;
+    }
+    if (p == digits)
+        return vmmem__err(VMMEM_EBAD_NUMBER, "'%s' is not a number", text);
+    unsigned shift = 0;
+    switch (*p) {
+    case 'k': case 'K': shift = 10; p++; break;
+    case 'm': case 'M': shift = 20; p++; break;
+    case 'g': case 'G': shift = 30; p++; break;
+    case 't': case 'T': shift = 40; p++; break;
+    default: break;
+    }
+    if (*p != '\0')
+        return vmmem__err(VMMEM_EBAD_NUMBER, "'%s' is not a number with an optional K/M/G/T suffix",
+                          text);
+    if (shift && v > (UINT64_MAX >> shift))
+        return vmmem__err(VMMEM_EBAD_NUMBER, "size '%s' does not fit in 64 bits", text);
+    *out = v << shift;
+    return 0;
+}
+
+void vmmem_config_free(vmmem_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < cfg->n; i++) {
+        struct vmmem_region_spec *s = &cfg->specs[i];
+        for (size_t j = 0; j < s->n_options; j++) {
+            free((char *)s->options[j].key);
+            free((char *)s->options[j].value);
+        }
+        free((void *)s->options);
+        free((char *)s->provider);
+        free(cfg->cols[i].keys);
+        free(cfg->cols[i].vals);
+    }
+    free(cfg->specs);
+    free(cfg->cols);
+    free(cfg->text);
+    free(cfg);
+}
+
+size_t vmmem_config_count(const vmmem_config *cfg)
+{
+    return cfg ? cfg->n : 0;
+}
+
+const struct vmmem_region_spec *vmmem_config_specs(const vmmem_config *cfg)
+{
+    return cfg ? cfg->specs : NULL;
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static bool is_name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '.';
+}
+
+/* Parser state over the text; pos is an index. */
+struct parser {
+    const char *t;
+    size_t pos;
+};
+
+static int col(size_t pos)
+{
+    return pos > (size_t)INT32_MAX ? INT32_MAX : (int)pos + 1;
+}
+
+static void skip_blanks(struct parser *ps)
+{
+    while (is_blank(ps->t[ps->pos]))
+        ps->pos++;
+}
+
+/* A quoted excerpt of the text from pos, for messages. */
+static const char *excerpt(const char *t, size_t pos, char *buf, size_t cap)
+{
+    size_t n = 0;
+    while (t[pos + n] != '\0' && t[pos + n] != ';' && n + 1 < cap && n < 40)
+        n++;
+    memcpy(buf, t + pos, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Read a value with backslash escapes up to an unescaped ',' ';' or end.
+ * Trailing unescaped blanks are trimmed. */
+static int read_value(struct parser *ps, char **out)
+{
+    const char *t = ps->t;
+    size_t cap = strlen(t + ps->pos) + 1;
+    char *v = malloc(cap);
+    if (v == NULL)
+        return vmmem__err(-ENOMEM, "out of memory parsing config");
+    size_t n = 0, keep = 0; /* keep: length up to the last escaped/non-blank char */
+    for (;;) {
+        char c = t[ps->pos];
+        if (c == '\0' || c == ',' || c == ';')
+            break;
+        if (c == '\\') {
+            char e = t[ps->pos + 1];
+            if (e == '\0') {
+                free(v);
+                return vmmem__err_col(VMMEM_ESYNTAX, col(ps->pos),
+                                      "dangling '\\' at the end of the config (column %d)",
+                                      col(ps->pos));
+            }
+            v[n++] = e;
+            keep = n;
+            ps->pos += 2;
+            continue;
+        }
+        v[n++] = c;
+        if (!is_blank(c))
+            keep = n;
+        ps->pos++;
+    }
+    v[keep] = '\0';
+    *out = v;
+    return 0;
+}
+
+static int add_option(struct vmmem_region_spec *s, struct spec_cols *c, char *key, char *val,
+                      int kcol, int vcol)
+{
+    size_t n = s->n_options;
+    struct vmmem_option *o = realloc((void *)s->options, (n + 1) * sizeof *o);
+    if (o == NULL)
+        return -ENOMEM;
+    s->options = o;
+    int *k = realloc(c->keys, (n + 1) * sizeof *k);
+    if (k == NULL)
+        return -ENOMEM;
+    c->keys = k;
+    int *vv = realloc(c->vals, (n + 1) * sizeof *vv);
+    if (vv == NULL)
+        return -ENOMEM;
+    c->vals = vv;
+    o[n].key = key;
+    o[n].value = val;
+    k[n] = kcol;
+    vv[n] = vcol;
+    s->n_options = n + 1;
+    return 0;
+}
+
+static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct spec_cols *c)
+{
+    char ex[64];
+    const char *t = ps->t;
+    size_t start = ps->pos;
+    c->region = col(start);
+    c->text_start = start;
+    c->addr_val = c->size_val = -1;
+    while (is_name_char(t[ps->pos]))
+        ps->pos++;
+    size_t name_end = ps->pos;
+    skip_blanks(ps);
+    if (name_end == start)
+        return vmmem__err_col(VMMEM_ESYNTAX, col(start),
+                              "expected a provider name at column %d: '%s'", col(start),
+                              excerpt(t, start, ex, sizeof ex));
+    if (t[ps->pos] != ':')
+        return vmmem__err_col(VMMEM_ESYNTAX, col(ps->pos),
+                              "expected ':' after provider name at column %d: '%s'", col(ps->pos),
+                              excerpt(t, start, ex, sizeof ex));
+    s->provider = strndup(t + start, name_end - start);
+    if (s->provider == NULL)
+        return -ENOMEM;
+    ps->pos++;
+    bool have_addr = false, have_size = false;
+    for (;;) {
+        skip_blanks(ps);
+        size_t kpos = ps->pos;
+        while (is_name_char(t[ps->pos]))
+            ps->pos++;
+        size_t kend = ps->pos;
+        skip_blanks(ps);
+        char c0 = t[ps->pos];
+        if (kend == kpos)
+            return vmmem__err_col(VMMEM_ESYNTAX, col(kpos),
+                                  "expected an option key at column %d: '%s'", col(kpos),
+                                  excerpt(t, kpos, ex, sizeof ex));
+        if (c0 != '=' && c0 != ',' && c0 != ';' && c0 != '\0')
+            return vmmem__err_col(VMMEM_ESYNTAX, col(ps->pos),
+                                  "unexpected character '%c' at column %d in '%s'", c0,
+                                  col(ps->pos), excerpt(t, kpos, ex, sizeof ex));
+        char *key = strndup(t + kpos, kend - kpos);
+        if (key == NULL)
+            return -ENOMEM;
+        char *val = NULL;
+        int vcol = -1;
+        if (c0 == '=') {
+            ps->pos++;
+            skip_blanks(ps);
+            vcol = col(ps->pos);
+            int rc = read_value(ps, &val);
+            if (rc < 0) {
+                free(key);
+                return rc;
+            }
+            if (val[0] == '\0') {
+                free(key);
+                free(val);
+                return vmmem__err_col(VMMEM_ESYNTAX, vcol, "empty value for key at column %d",
+                                      vcol);
+            }
+        }
+        bool is_addr = strcmp(key, "addr") == 0, is_size = strcmp(key, "size") == 0;
+        if (is_addr || is_size) {
+            bool *have = is_addr ? &have_addr : &have_size;
+            int rc = 0;
+            if (*have)
+                rc = vmmem__err_col(VMMEM_EDUPLICATE_KEY, col(kpos),
+                                    "duplicate key '%s' at column %d", key, col(kpos));
+            else if (val == NULL)
+                rc = vmmem__err_col(VMMEM_EBAD_VALUE, col(kpos),
+                                    "key '%s' at column %d needs a value", key, col(kpos));
+            else if ((rc = vmmem_parse_size(val, is_addr ? &s->addr : &s->size)) < 0)
+                rc = vmmem__err_col(VMMEM_EBAD_NUMBER, vcol,
+                                    "bad number '%s' for '%s' at column %d", val, key, vcol);
+            if (rc == 0) {
+                *have = true;
+                if (is_addr)
+                    c->addr_val = vcol;
+                else
+                    c->size_val = vcol;
+            }
+            free(key);
+            free(val);
+            if (rc < 0)
+                return rc;
+        } else {
+            for (size_t j = 0; j < s->n_options; j++) {
+                if (strcmp(s->options[j].key, key) == 0) {
+                    int rc = vmmem__err_col(VMMEM_EDUPLICATE_KEY, col(kpos),
+                                            "duplicate key '%s' at column %d", key, col(kpos));
+                    free(key);
+                    free(val);
+                    return rc;
+                }
+            }
+            if (val == NULL && (val = strdup("")) == NULL) {
+                free(key);
+                return -ENOMEM;
+            }
+            if (add_option(s, c, key, val, col(kpos), vcol) < 0) {
+                free(key);
+                free(val);
+                return vmmem__err(-ENOMEM, "out of memory parsing config");
+            }
+        }
+        if (t[ps->pos] != ',')
+            break;
+        ps->pos++;
+    }
+    c->text_end = ps->pos;
+    while (c->text_end > start && is_blank(t[c->text_end - 1]))
+        c->text_end--;
+    if (!have_addr || !have_size)
+        return vmmem__err_col(VMMEM_EMISSING_KEY, c->region,
+                              "region at column %d ('%s') has no '%s=' key", c->region,
+                              excerpt(t, start, ex, sizeof ex), have_addr ? "size" : "addr");
+    if (s->size == 0)
+        return vmmem__err_col(VMMEM_EZERO_SIZE, c->size_val,
+                              "region at column %d has size 0", c->region);
+    if (s->size - 1 > UINT64_MAX - s->addr)
+        return vmmem__err_col(VMMEM_EOVERFLOW, c->size_val,
+                              "region at column %d: addr 0x%llx + size 0x%llx passes 2^64",
+                              c->region, (unsigned long long)s->addr,
+                              (unsigned long long)s->size);
+    return 0;
+}
+
+int vmmem_config_parse(const char *text, vmmem_config **out)
+{
+    if (text == NULL || out == NULL)
+        return vmmem__err(-EINVAL, "vmmem_config_parse: NULL argument");
+    vmmem_config *cfg = calloc(1, sizeof *cfg);
+    if (cfg == NULL || (cfg->text = strdup(text)) == NULL) {
+        free(cfg);
+        return vmmem__err(-ENOMEM, "out of memory parsing config");
+    }
+    struct parser ps = {cfg->text, 0};
+    int rc = 0;
+    size_t cap = 0;
+    for (;;) {
+        skip_blanks(&ps);
+        if (text[ps.pos] == '\0')
+            break;
+        if (text[ps.pos] == ';') {
+            rc = vmmem__err_col(VMMEM_ESYNTAX, col(ps.pos), "empty region at column %d",
+                                col(ps.pos));
+            goto fail;
+        }
+        if (cfg->n == cap) {
+            size_t ncap = cap ? cap * 2 : 4;
+            struct vmmem_region_spec *s = realloc(cfg->specs, ncap * sizeof *s);
+            if (s == NULL)
+                goto nomem;
+            cfg->specs = s;
+            struct spec_cols *c = realloc(cfg->cols, ncap * sizeof *c);
+            if (c == NULL)
+                goto nomem;
+            cfg->cols = c;
+            cap = ncap;
+        }
+        struct vmmem_region_spec *s = &cfg->specs[cfg->n];
+        struct spec_cols *c = &cfg->cols[cfg->n];
+        memset(s, 0, sizeof *s);
+        memset(c, 0, sizeof *c);
+        c->text = cfg->text;
+        cfg->n++;
+        rc = parse_region(&ps, s, c);
+        if (rc == -ENOMEM)
+            goto nomem;
+        if (rc < 0)
+            goto fail;
+        if (text[ps.pos] == ';')
+            ps.pos++;
+    }
+    if (cfg->n == 0) {
+        rc = vmmem__err(VMMEM_ENO_REGIONS, "config string has no regions");
+        goto fail;
+    }
+    *out = cfg;
+    return 0;
+nomem:
+    rc = vmmem__err(-ENOMEM, "out of memory parsing config");
+fail:
+    vmmem_config_free(cfg);
+    return rc;
+}
+
+/* ---- checks shared by config strings and C arrays ---- */
+
+static const struct vmmem_option_desc *find_desc(const struct vmmem_provider *p, const char *key)
+{
+    if (p->options == NULL)
+        return NULL;
+    for (const struct vmmem_option_desc *d = p->options; d->key != NULL; d++)
+        if (strcmp(d->key, key) == 0)
+            return d;
+    return NULL;
+}
+
+static int check_keys(const struct vmmem_provider *p, const struct vmmem_region_spec *s, size_t idx,
+                      const struct spec_cols *c)
+{
+    for (size_t j = 0; j < s->n_options; j++) {
+        const struct vmmem_option *o = &s->options[j];
+        int kcol = c ? c->keys[j] : -1;
+        if (o->key == NULL)
+            return vmmem__err(-EINVAL, "region %zu: option %zu has a NULL key", idx, j);
+        const struct vmmem_option_desc *d = find_desc(p, o->key);
+        if (d == NULL)
+            return vmmem__err_col(VMMEM_EUNKNOWN_KEY, kcol,
+                                  "unknown key '%s' for provider '%s' (region %zu%s%d)", o->key,
+                                  p->name, idx, c ? ", column " : ", option ",
+                                  c ? kcol : (int)j);
+        bool bare = o->value == NULL || o->value[0] == '\0';
+        if ((d->flags & VMMEM_OPT_FLAG) && !bare)
+            return vmmem__err_col(VMMEM_EBAD_VALUE, kcol,
+                                  "key '%s' of provider '%s' is a flag and takes no value "
+                                  "(got '%s')",
+                                  o->key, p->name, o->value);
+        if (!(d->flags & VMMEM_OPT_FLAG) && bare)
+            return vmmem__err_col(VMMEM_EBAD_VALUE, kcol,
+                                  "key '%s' of provider '%s' needs a value ('%s=...')", o->key,
+                                  p->name, o->key);
+        for (size_t k = 0; k < j; k++)
+            if (strcmp(s->options[k].key, o->key) == 0)
+                return vmmem__err_col(VMMEM_EDUPLICATE_KEY, kcol, "duplicate key '%s'",
+                                      o->key);
+    }
+    if (p->options != NULL)
+        for (const struct vmmem_option_desc *d = p->options; d->key != NULL; d++)
+            if ((d->flags & VMMEM_OPT_REQUIRED) && vmmem_spec_get(s, d->key) == NULL)
+                return vmmem__err_col(VMMEM_EMISSING_KEY, c ? c->region : -1,
+                                      "provider '%s' needs key '%s=' (region %zu)", p->name,
+                                      d->key, idx);
+    return 0;
+}
+
+struct order {
+    uint64_t addr;
+    size_t idx;
+};
+
+static int cmp_order(const void *a, const void *b)
+{
+    const struct order *x = a, *y = b;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    return x->idx < y->idx ? -1 : (x->idx > y->idx);
+}
+
+static int validate(vmmem_registry *reg, const struct vmmem_region_spec *specs, size_t n,
+                    const struct spec_cols *cols)
+{
+    if (n == 0)
+        return vmmem__err(VMMEM_ENO_REGIONS, "a memory map needs at least one region");
+    if (specs == NULL)
+        return vmmem__err(-EINVAL, "region specs are NULL");
+    for (size_t i = 0; i < n; i++) {
+        const struct vmmem_region_spec *s = &specs[i];
+        int rcol = cols ? cols[i].region : -1;
+        if (s->provider == NULL)
+            return vmmem__err(-EINVAL, "region %zu has no provider name", i);
+        if (s->n_options > 0 && s->options == NULL)
+            return vmmem__err(-EINVAL, "region %zu: options are NULL", i);
+        if (s->size == 0)
+            return vmmem__err_addr(VMMEM_EZERO_SIZE, s->addr,
+                                   "region %zu at 0x%llx has size 0", i,
+                                   (unsigned long long)s->addr);
+        if (s->size - 1 > UINT64_MAX - s->addr)
+            return vmmem__err_addr(VMMEM_EOVERFLOW, s->addr,
+                                   "region %zu: start 0x%llx + size 0x%llx passes 2^64", i,
+                                   (unsigned long long)s->addr, (unsigned long long)s->size);
+        struct vmmem_prov pv;
+        int rc = vmmem__registry_lookup(reg, s->provider, &pv);
+        if (rc < 0)
+            return vmmem__err_col(rc, rcol, "unknown provider '%s' (region %zu%s%d)",
+                                  s->provider, i, cols ? ", column " : "", cols ? rcol : 0);
+        rc = check_keys(pv.p, s, i, cols ? &cols[i] : NULL);
+        vmmem__plugin_unref(pv.plugin);
+        if (rc < 0)
+            return rc;
+    }
+    struct order *o = malloc(n * sizeof *o);
+    if (o == NULL)
+        return vmmem__err(-ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        o[i] = (struct order){specs[i].addr, i};
+    qsort(o, n, sizeof *o, cmp_order);
+    int rc = 0;
+    for (size_t i = 1; i < n; i++) {
+        const struct vmmem_region_spec *a = &specs[o[i - 1].idx], *b = &specs[o[i].idx];
+        if (b->addr <= a->addr + (a->size - 1)) {
+            /* Name the one written later. */
+            size_t first = o[i - 1].idx < o[i].idx ? o[i - 1].idx : o[i].idx;
+            size_t later = o[i - 1].idx < o[i].idx ? o[i].idx : o[i - 1].idx;
+            const struct vmmem_region_spec *f = &specs[first], *l = &specs[later];
+            if (cols) {
+                const struct spec_cols *cl = &cols[later], *cf = &cols[first];
+                rc = vmmem__err_col(VMMEM_EOVERLAP, cl->region,
+                                    "region at column %d '%.*s' overlaps region at column %d "
+                                    "'%.*s'",
+                                    cl->region, (int)(cl->text_end - cl->text_start),
+                                    cl->text + cl->text_start, cf->region,
+                                    (int)(cf->text_end - cf->text_start),
+                                    cf->text + cf->text_start);
+            } else {
+                rc = vmmem__err(VMMEM_EOVERLAP,
+                                "region %zu [0x%llx, +0x%llx) overlaps region %zu [0x%llx, "
+                                "+0x%llx)",
+                                later, (unsigned long long)l->addr, (unsigned long long)l->size,
+                                first, (unsigned long long)f->addr, (unsigned long long)f->size);
+            }
+            vmmem__errbuf()->addr = l->addr;
+            break;
+        }
+    }
+    free(o);
+    return rc;
+}
+
+int vmmem__validate_specs(vmmem_registry *reg, const struct vmmem_region_spec *specs, size_t n)
+{
+    return validate(reg, specs, n, NULL);
+}
+
+int vmmem_config_validate(const vmmem_config *cfg, vmmem_registry *reg)
+{
+    if (cfg == NULL)
+        return vmmem__err(-EINVAL, "vmmem_config_validate: NULL config");
+    return validate(reg, cfg->specs, cfg->n, cfg->cols);
+}

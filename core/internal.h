@@ -1,0 +1,146 @@
+/* Private to core/: structures behind the opaque public handles. */
+#ifndef VMMEM_INTERNAL_H
+#define VMMEM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+
+#include <vmmem/vmmem.h>
+
+#define VMMEM_HIDDEN __attribute__((visibility("hidden")))
+#define VMMEM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define VMMEM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- errors (error.c) ---- */
+VMMEM_HIDDEN int vmmem__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+VMMEM_HIDDEN int vmmem__verr(int code, const char *fmt, va_list ap);
+/* Like vmmem__err, and records the offending guest address. */
+VMMEM_HIDDEN int vmmem__err_addr(int code, uint64_t addr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+VMMEM_HIDDEN int vmmem__err_partial(uint64_t addr, uint64_t expected, uint64_t completed);
+VMMEM_HIDDEN int vmmem__err_col(int code, int column, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+VMMEM_HIDDEN struct vmmem_error *vmmem__errbuf(void);
+
+/* ---- plugins and providers (registry.c) ---- */
+struct vmmem_plugin_handle; /* a dlopen'ed file, reference-counted */
+
+/* A provider as the registry holds it: the plugin's table plus bookkeeping. */
+struct vmmem_prov {
+    const struct vmmem_provider *p;
+    struct vmmem_plugin_handle *plugin; /* NULL for static registration */
+    char *file;                         /* plugin path or NULL */
+};
+
+VMMEM_HIDDEN const struct vmmem_host *vmmem__host(void);
+VMMEM_HIDDEN void vmmem__plugin_ref(struct vmmem_plugin_handle *h);
+VMMEM_HIDDEN void vmmem__plugin_unref(struct vmmem_plugin_handle *h);
+/* Look up a provider and take a reference on its plugin (out->plugin). */
+VMMEM_HIDDEN int vmmem__registry_lookup(vmmem_registry *reg, const char *name,
+                                        struct vmmem_prov *out);
+
+/* Core wrappers: the only places that call through a provider table. */
+VMMEM_HIDDEN int vmmem__prov_map(const struct vmmem_prov *pv, const struct vmmem_region_spec *spec,
+                                 struct vmmem_mapping *out);
+VMMEM_HIDDEN void vmmem__prov_unmap(const struct vmmem_prov *pv,
+                                    const struct vmmem_region_spec *spec, struct vmmem_mapping *m);
+VMMEM_HIDDEN bool vmmem__prov_has_access_hooks(const struct vmmem_provider *p);
+VMMEM_HIDDEN int vmmem__prov_begin(const struct vmmem_provider *p, const struct vmmem_mapping *m,
+                                   uint64_t off, size_t len, int prot, struct vmmem_access *acc);
+VMMEM_HIDDEN void vmmem__prov_end(const struct vmmem_provider *p, const struct vmmem_mapping *m,
+                                  struct vmmem_access *acc);
+
+/* ---- bitmap (bitmap.c) ---- */
+struct vmmem_bitmap {
+    uint64_t bytes;      /* covered length */
+    uint64_t pages;      /* number of bits */
+    unsigned page_shift; /* log2(page size): marking uses shifts, no division */
+    atomic_bool enabled;
+    size_t nwords;
+    _Atomic uint64_t words[];
+};
+VMMEM_HIDDEN void vmmem__bitmap_mark(vmmem_bitmap *b, uint64_t off, uint64_t len);
+
+static inline void vmmem__dirty(vmmem_bitmap *b, uint64_t off, uint64_t len)
+{
+    if (b != NULL && atomic_load_explicit(&b->enabled, memory_order_relaxed))
+        vmmem__bitmap_mark(b, off, len);
+}
+
+/* ---- regions and maps (map.c) ---- */
+struct vmmem_region {
+    _Atomic long refs;
+    uint64_t start, last, size;
+    uint8_t *host; /* NULL: map-on-access */
+    int prot;
+    struct vmmem_prov prov;
+    struct vmmem_mapping mapping;
+    struct vmmem_region_spec spec; /* deep copy, owned */
+    _Atomic(vmmem_bitmap *) bitmap;
+};
+
+/* Lookup entry: hot fields inline, so a bisection probe touches one line. */
+struct vmmem_slot {
+    uint64_t start;
+    uint64_t last;
+    uint8_t *host; /* NULL for map-on-access */
+    struct vmmem_region *r;
+    int prot;
+};
+
+struct vmmem_map {
+    _Atomic long refs;
+    size_t n;
+    struct vmmem_slot *slots; /* sorted by start */
+    uint64_t dirty_page_size;
+    atomic_bool tracking;
+    pthread_mutex_t lock; /* serializes enabling tracking */
+};
+
+/* Index of the slot holding addr, or -1. */
+static inline long vmmem__find_slot(const struct vmmem_map *m, uint64_t addr)
+{
+    const struct vmmem_slot *s = m->slots;
+    size_t n = m->n;
+    /* Branch-light bisection for the last slot whose start <= addr. */
+    if (VMMEM_UNLIKELY(n == 0 || addr < s[0].start))
+        return -1;
+    while (n > 1) {
+        size_t half = n / 2;
+        s = (s[half].start <= addr) ? s + half : s;
+        n -= half;
+    }
+    return addr <= s->last ? (long)(s - m->slots) : -1;
+}
+
+static inline vmmem_bitmap *vmmem__region_bitmap(const struct vmmem_region *r)
+{
+    return atomic_load_explicit(&((struct vmmem_region *)r)->bitmap, memory_order_acquire);
+}
+
+/* ---- copy engine and atomics (access.c) ---- */
+VMMEM_HIDDEN void vmmem__copy(void *dst, const void *src, size_t len);
+/* Atomic access on an aligned host pointer (checked by the caller). */
+VMMEM_HIDDEN int vmmem__atomic(uint8_t *p, size_t size, uint64_t *val, vmmem_order order,
+                               bool store);
+/* 0 when order is valid for a load (store = false) or a store, else -EINVAL. */
+VMMEM_HIDDEN int vmmem__check_order(vmmem_order order, bool store);
+
+/* Guard of a map-on-access slice (slice.c). */
+struct vmmem_guard {
+    const struct vmmem_region *r;
+    struct vmmem_access acc;
+};
+VMMEM_HIDDEN int vmmem__region_slice(const struct vmmem_region *r, uint8_t *host, uint64_t off,
+                                     size_t len, int prot, vmmem_slice *out);
+
+/* ---- config (config.c) ---- */
+VMMEM_HIDDEN int vmmem__validate_specs(vmmem_registry *reg, const struct vmmem_region_spec *specs,
+                                       size_t n);
+/* Build a map from specs already validated (map.c). */
+VMMEM_HIDDEN int vmmem__map_build(vmmem_map **out, vmmem_registry *reg,
+                                  const struct vmmem_region_spec *specs, size_t n,
+                                  const struct vmmem_map_options *opts);
+
+#endif

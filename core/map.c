@@ -1,0 +1,424 @@
+/*
+ * Guest memory maps: building them from specs through providers, lookup,
+ * queries, reference counting, and the map-wide dirty-tracking switch.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- regions ---- */
+
+static void free_spec_copy(struct vmmem_region_spec *s)
+{
+    for (size_t i = 0; i < s->n_options; i++) {
+        free((char *)s->options[i].key);
+        free((char *)s->options[i].value);
+    }
+    free((void *)s->options);
+    free((char *)s->provider);
+    memset(s, 0, sizeof *s);
+}
+
+static int copy_spec(struct vmmem_region_spec *dst, const struct vmmem_region_spec *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->addr = src->addr;
+    dst->size = src->size;
+    dst->host = src->host;
+    if ((dst->provider = strdup(src->provider)) == NULL)
+        return -ENOMEM;
+    if (src->n_options == 0)
+        return 0;
+    struct vmmem_option *o = calloc(src->n_options, sizeof *o);
+    if (o == NULL)
+        return -ENOMEM;
+    dst->options = o;
+    for (size_t i = 0; i < src->n_options; i++) {
+        o[i].key = strdup(src->options[i].key);
+        o[i].value = strdup(src->options[i].value ? src->options[i].value : "");
+        dst->n_options = i + 1;
+        if (o[i].key == NULL || o[i].value == NULL)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static void region_unref(struct vmmem_region *r)
+{
+    if (r == NULL || atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    vmmem__prov_unmap(&r->prov, &r->spec, &r->mapping);
+    vmmem_bitmap_free(atomic_load(&r->bitmap));
+    free_spec_copy(&r->spec);
+    vmmem__plugin_unref(r->prov.plugin);
+    free(r);
+}
+
+/* Map one validated spec into a new region. */
+static int region_new(struct vmmem_region **out, vmmem_registry *reg,
+                      const struct vmmem_region_spec *spec)
+{
+    if (spec->size - 1 > (uint64_t)SIZE_MAX)
+        return vmmem__err_addr(VMMEM_EOVERFLOW, spec->addr,
+                               "region at 0x%llx: size 0x%llx is larger than this host can map",
+                               (unsigned long long)spec->addr, (unsigned long long)spec->size);
+    struct vmmem_region *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return vmmem__err(-ENOMEM, "out of memory");
+    int rc = vmmem__registry_lookup(reg, spec->provider, &r->prov);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    if (copy_spec(&r->spec, spec) < 0) {
+        free_spec_copy(&r->spec);
+        vmmem__plugin_unref(r->prov.plugin);
+        free(r);
+        return vmmem__err(-ENOMEM, "out of memory");
+    }
+    rc = vmmem__prov_map(&r->prov, &r->spec, &r->mapping);
+    if (rc < 0) {
+        free_spec_copy(&r->spec);
+        vmmem__plugin_unref(r->prov.plugin);
+        free(r);
+        return rc;
+    }
+    atomic_init(&r->refs, 1);
+    atomic_init(&r->bitmap, NULL);
+    r->start = spec->addr;
+    r->size = spec->size;
+    r->last = spec->addr + (spec->size - 1);
+    r->host = r->mapping.host;
+    r->prot = r->mapping.prot;
+    *out = r;
+    return 0;
+}
+
+/* ---- maps ---- */
+
+static int check_opts(const struct vmmem_map_options *opts, uint64_t *page)
+{
+    *page = 4096;
+    if (opts == NULL)
+        return 0;
+    if (opts->struct_size < sizeof(struct vmmem_map_options))
+        return vmmem__err(-EINVAL, "map options: struct_size %u is too small (need %zu)",
+                          opts->struct_size, sizeof(struct vmmem_map_options));
+    if (opts->flags & ~VMMEM_MAP_DIRTY_TRACKING)
+        return vmmem__err(-EINVAL, "map options: unknown flags 0x%x", opts->flags);
+    if (opts->dirty_page_size != 0) {
+        uint64_t p = opts->dirty_page_size;
+        if ((p & (p - 1)) != 0)
+            return vmmem__err(-EINVAL, "map options: dirty page size %llu is not a power of two",
+                              (unsigned long long)p);
+        *page = p;
+    }
+    return 0;
+}
+
+static int cmp_slot(const void *a, const void *b)
+{
+    const struct vmmem_slot *x = a, *y = b;
+    return x->start < y->start ? -1 : (x->start > y->start);
+}
+
+static void map_destroy(vmmem_map *m)
+{
+    /* Unmap in reverse address order; harmless, but predictable. */
+    for (size_t i = m->n; i-- > 0;)
+        region_unref(m->slots[i].r);
+    free(m->slots);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+int vmmem__map_build(vmmem_map **out, vmmem_registry *reg, const struct vmmem_region_spec *specs,
+                     size_t n, const struct vmmem_map_options *opts)
+{
+    uint64_t page;
+    int rc = check_opts(opts, &page);
+    if (rc < 0)
+        return rc;
+    vmmem_map *m = calloc(1, sizeof *m);
+    if (m == NULL || (m->slots = calloc(n, sizeof *m->slots)) == NULL) {
+        free(m);
+        return vmmem__err(-ENOMEM, "out of memory");
+    }
+    atomic_init(&m->refs, 1);
+    atomic_init(&m->tracking, false);
+    m->dirty_page_size = page;
+    pthread_mutex_init(&m->lock, NULL);
+    for (size_t i = 0; i < n; i++) {
+        struct vmmem_region *r = NULL;
+        rc = region_new(&r, reg, &specs[i]);
+        if (rc < 0)
+            goto fail;
+        m->slots[m->n++] = (struct vmmem_slot){r->start, r->last, r->host, r, r->prot};
+    }
+    qsort(m->slots, m->n, sizeof *m->slots, cmp_slot);
+    if (opts != NULL && (opts->flags & VMMEM_MAP_DIRTY_TRACKING) &&
+        (rc = vmmem_map_set_dirty_tracking(m, true)) < 0)
+        goto fail;
+    *out = m;
+    return 0;
+fail:
+    map_destroy(m); /* unmaps what was mapped; the error detail is preserved */
+    return rc;
+}
+
+int vmmem_map_new(vmmem_map **out, vmmem_registry *reg, const struct vmmem_region_spec *specs,
+                  size_t n, const struct vmmem_map_options *opts)
+{
+    if (out == NULL)
+        return vmmem__err(-EINVAL, "vmmem_map_new: NULL output pointer");
+    int rc = vmmem__validate_specs(reg, specs, n);
+    if (rc < 0)
+        return rc;
+    return vmmem__map_build(out, reg, specs, n, opts);
+}
+
+int vmmem_map_from_config(vmmem_map **out, vmmem_registry *reg, const char *config,
+                          const struct vmmem_map_options *opts)
+{
+    if (out == NULL || config == NULL)
+        return vmmem__err(-EINVAL, "vmmem_map_from_config: NULL argument");
+    vmmem_config *cfg;
+    int rc = vmmem_config_parse(config, &cfg);
+    if (rc < 0)
+        return rc;
+    rc = vmmem_config_validate(cfg, reg);
+    if (rc == 0)
+        rc = vmmem__map_build(out, reg, vmmem_config_specs(cfg), vmmem_config_count(cfg), opts);
+    vmmem_config_free(cfg);
+    return rc;
+}
+
+vmmem_map *vmmem_map_ref(vmmem_map *m)
+{
+    if (m != NULL)
+        atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+
+void vmmem_map_unref(vmmem_map *m)
+{
+    if (m != NULL && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+        map_destroy(m);
+}
+
+/* ---- queries ---- */
+
+size_t vmmem_map_num_regions(const vmmem_map *m)
+{
+    return m ? m->n : 0;
+}
+
+const vmmem_region *vmmem_map_region(const vmmem_map *m, size_t i)
+{
+    return (m && i < m->n) ? m->slots[i].r : NULL;
+}
+
+const vmmem_region *vmmem_map_find(const vmmem_map *m, vmmem_gaddr_t addr, uint64_t *offset)
+{
+    if (m == NULL)
+        return NULL;
+    long i = vmmem__find_slot(m, addr);
+    if (i < 0)
+        return NULL;
+    if (offset != NULL)
+        *offset = addr - m->slots[i].start;
+    return m->slots[i].r;
+}
+
+vmmem_gaddr_t vmmem_map_last_addr(const vmmem_map *m)
+{
+    return (m && m->n) ? m->slots[m->n - 1].last : 0;
+}
+
+bool vmmem_map_check_address(const vmmem_map *m, vmmem_gaddr_t addr)
+{
+    return m != NULL && vmmem__find_slot(m, addr) >= 0;
+}
+
+bool vmmem_map_check_range(const vmmem_map *m, vmmem_gaddr_t addr, uint64_t len)
+{
+    if (m == NULL)
+        return false;
+    if (len == 0)
+        return true;
+    if (len - 1 > UINT64_MAX - addr)
+        return false;
+    uint64_t last = addr + (len - 1);
+    long i = vmmem__find_slot(m, addr);
+    if (i < 0)
+        return false;
+    for (size_t k = (size_t)i;; k++) {
+        if (m->slots[k].last >= last)
+            return true;
+        if (k + 1 >= m->n || m->slots[k + 1].start != m->slots[k].last + 1)
+            return false;
+    }
+}
+
+int vmmem_map_checked_offset(const vmmem_map *m, vmmem_gaddr_t base, uint64_t off,
+                             vmmem_gaddr_t *out)
+{
+    if (m == NULL || out == NULL)
+        return vmmem__err(-EINVAL, "vmmem_map_checked_offset: NULL argument");
+    if (off > UINT64_MAX - base)
+        return vmmem__err_addr(VMMEM_EOVERFLOW, base, "0x%llx + 0x%llx passes 2^64",
+                               (unsigned long long)base, (unsigned long long)off);
+    vmmem_gaddr_t a = base + off;
+    if (vmmem__find_slot(m, a) < 0)
+        return vmmem__err_addr(VMMEM_EINVALID_ADDRESS, a,
+                               "guest address 0x%llx is not backed by any region",
+                               (unsigned long long)a);
+    *out = a;
+    return 0;
+}
+
+int vmmem_map_host_address(const vmmem_map *m, vmmem_gaddr_t addr, void **host, size_t *len)
+{
+    if (m == NULL || host == NULL)
+        return vmmem__err(-EINVAL, "vmmem_map_host_address: NULL argument");
+    long i = vmmem__find_slot(m, addr);
+    if (i < 0)
+        return vmmem__err_addr(VMMEM_EINVALID_ADDRESS, addr,
+                               "guest address 0x%llx is not backed by any region",
+                               (unsigned long long)addr);
+    const struct vmmem_slot *s = &m->slots[i];
+    if (s->host == NULL)
+        return vmmem__err_addr(VMMEM_ENO_HOST_ADDRESS, addr,
+                               "guest address 0x%llx is in a map-on-access region (provider "
+                               "'%s') with no permanent host address",
+                               (unsigned long long)addr, s->r->prov.p->name);
+    uint64_t off = addr - s->start;
+    if (len != NULL) {
+        uint64_t avail = s->last - addr; /* bytes after addr, minus one */
+        if ((uint64_t)*len - 1 > avail && *len != 0)
+            *len = (size_t)(avail + 1);
+    }
+    *host = s->host + off;
+    return 0;
+}
+
+/* ---- region info ---- */
+
+void vmmem_region_get_info(const vmmem_region *r, struct vmmem_region_info *info)
+{
+    if (r == NULL || info == NULL)
+        return;
+    info->start = r->start;
+    info->size = r->size;
+    info->last = r->last;
+    info->provider = r->prov.p->name;
+    info->host = r->host;
+    info->prot = r->prot;
+    info->fd = r->mapping.fd;
+    info->file_offset = r->mapping.file_offset;
+    info->hugetlbfs = r->mapping.hugetlbfs;
+    info->file = r->mapping.file;
+    info->spec = &r->spec;
+}
+
+vmmem_gaddr_t vmmem_region_start(const vmmem_region *r)
+{
+    return r ? r->start : 0;
+}
+
+uint64_t vmmem_region_size(const vmmem_region *r)
+{
+    return r ? r->size : 0;
+}
+
+/* ---- dirty tracking switch ---- */
+
+int vmmem_map_set_dirty_tracking(vmmem_map *m, bool on)
+{
+    if (m == NULL)
+        return vmmem__err(-EINVAL, "vmmem_map_set_dirty_tracking: NULL map");
+    int rc = 0;
+    pthread_mutex_lock(&m->lock);
+    if (on) {
+        /* Allocate every missing bitmap first, so failure changes nothing. */
+        vmmem_bitmap **fresh = calloc(m->n ? m->n : 1, sizeof *fresh);
+        if (fresh == NULL) {
+            rc = vmmem__err(-ENOMEM, "out of memory for dirty bitmaps");
+            goto out;
+        }
+        for (size_t i = 0; i < m->n && rc == 0; i++)
+            if (vmmem__region_bitmap(m->slots[i].r) == NULL)
+                rc = vmmem_bitmap_new(&fresh[i], m->slots[i].r->size, m->dirty_page_size);
+        if (rc < 0) {
+            for (size_t i = 0; i < m->n; i++)
+                vmmem_bitmap_free(fresh[i]);
+            free(fresh);
+            goto out;
+        }
+        for (size_t i = 0; i < m->n; i++) {
+            struct vmmem_region *r = m->slots[i].r;
+            vmmem_bitmap *expect = NULL;
+            if (fresh[i] != NULL &&
+                !atomic_compare_exchange_strong_explicit(&r->bitmap, &expect, fresh[i],
+                                                         memory_order_acq_rel,
+                                                         memory_order_acquire))
+                vmmem_bitmap_free(fresh[i]); /* another map sharing the region won */
+        }
+        free(fresh);
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        vmmem_bitmap *b = vmmem__region_bitmap(m->slots[i].r);
+        if (b != NULL)
+            atomic_store_explicit(&b->enabled, on, memory_order_release);
+    }
+    atomic_store_explicit(&m->tracking, on, memory_order_release);
+out:
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+bool vmmem_map_dirty_tracking(const vmmem_map *m)
+{
+    return m != NULL && atomic_load_explicit(&((vmmem_map *)m)->tracking, memory_order_acquire);
+}
+
+uint64_t vmmem_map_dirty_page_size(const vmmem_map *m)
+{
+    return m ? m->dirty_page_size : 0;
+}
+
+int vmmem_map_mark_dirty(const vmmem_map *m, vmmem_gaddr_t addr, uint64_t len)
+{
+    if (m == NULL)
+        return vmmem__err(-EINVAL, "vmmem_map_mark_dirty: NULL map");
+    if (len == 0)
+        return 0;
+    if (!vmmem_map_check_range(m, addr, len))
+        return vmmem__err_addr(len - 1 > UINT64_MAX - addr ? VMMEM_EOVERFLOW
+                                                            : VMMEM_EINVALID_ADDRESS,
+                               addr, "range 0x%llx +0x%llx is not fully backed",
+                               (unsigned long long)addr, (unsigned long long)len);
+    long i = vmmem__find_slot(m, addr);
+    while (len > 0) {
+        const struct vmmem_slot *s = &m->slots[i++];
+        uint64_t off = addr - s->start, n = s->last - addr;
+        n = (len - 1 < n) ? len : n + 1;
+        vmmem__dirty(vmmem__region_bitmap(s->r), off, n);
+        len -= n;
+        addr += n;
+    }
+    return 0;
+}
+
+bool vmmem_map_is_dirty(const vmmem_map *m, vmmem_gaddr_t addr)
+{
+    if (m == NULL)
+        return false;
+    long i = vmmem__find_slot(m, addr);
+    if (i < 0)
+        return false;
+    vmmem_bitmap *b = vmmem__region_bitmap(m->slots[i].r);
+    return b != NULL && vmmem_bitmap_test(b, addr - m->slots[i].start);
+}

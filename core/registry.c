@@ -1,0 +1,625 @@
+/*
+ * The provider registry: plugins loaded with dlopen, providers registered by
+ * the program, lookup by name, and the core's wrappers around provider
+ * hooks (the only code that calls through a provider table).
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifndef VMMEM_PLUGIN_DIR
+#define VMMEM_PLUGIN_DIR "/usr/local/lib/vmmem/plugins"
+#endif
+
+struct vmmem_plugin_handle {
+    _Atomic long refs;
+    void *dl;
+    char *path;
+};
+
+struct failure {
+    char *file;
+    int code;
+    char *message;
+};
+
+struct vmmem_registry {
+    pthread_mutex_t lock;
+    struct vmmem_prov *provs;
+    size_t n, cap;
+    struct vmmem_plugin_handle **plugins; /* one reference each */
+    size_t nplugins;
+    struct failure *fails;
+    size_t nfails;
+};
+
+/* ---- the host table handed to plugins ---- */
+
+static int host_set_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmmem__verr(code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static struct vmmem_host host_table = {
+    .abi_version = VMMEM_PROVIDER_ABI_VERSION,
+    .struct_size = sizeof(struct vmmem_host),
+    .set_error = host_set_error,
+    .parse_size = vmmem_parse_size,
+    .page_size = 4096,
+};
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+
+static void host_init(void)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps > 0)
+        host_table.page_size = (uint64_t)ps;
+}
+
+const struct vmmem_host *vmmem__host(void)
+{
+    pthread_once(&host_once, host_init);
+    return &host_table;
+}
+
+/* ---- plugin handles ---- */
+
+void vmmem__plugin_ref(struct vmmem_plugin_handle *h)
+{
+    if (h != NULL)
+        atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
+}
+
+void vmmem__plugin_unref(struct vmmem_plugin_handle *h)
+{
+    if (h == NULL || atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    dlclose(h->dl);
+    free(h->path);
+    free(h);
+}
+
+/* ---- provider wrappers ---- */
+
+int vmmem__prov_map(const struct vmmem_prov *pv, const struct vmmem_region_spec *spec,
+                    struct vmmem_mapping *out)
+{
+    const struct vmmem_provider *p = pv->p;
+    memset(out, 0, sizeof *out);
+    out->struct_size = sizeof *out;
+    out->fd = -1;
+    out->hugetlbfs = -1;
+    vmmem__host();
+    int rc = p->map(p, spec, out);
+    if (rc > 0 || (rc == 0 && out->host == NULL && !vmmem__prov_has_access_hooks(p))) {
+        if (rc == 0)
+            p->unmap(p, spec, out);
+        return vmmem__err(VMMEM_EPROVIDER,
+                          "provider '%s' broke its contract mapping region at 0x%llx "
+                          "(returned %d, host %p)",
+                          p->name, (unsigned long long)spec->addr, rc, out->host);
+    }
+    if (rc < 0) {
+        /* Keep the provider's detail but make sure it names the region. */
+        const struct vmmem_error *e = vmmem_last_error();
+        if (e->code != rc)
+            vmmem__err(rc, "provider '%s' could not map region at 0x%llx: %s", p->name,
+                       (unsigned long long)spec->addr, vmmem_strerror(rc));
+        return rc;
+    }
+    if (out->prot == 0)
+        out->prot = VMMEM_PROT_RW;
+    return 0;
+}
+
+void vmmem__prov_unmap(const struct vmmem_prov *pv, const struct vmmem_region_spec *spec,
+                       struct vmmem_mapping *m)
+{
+    /* Unmap must not disturb the caller's error detail. */
+    struct vmmem_error saved = *vmmem__errbuf();
+    pv->p->unmap(pv->p, spec, m);
+    *vmmem__errbuf() = saved;
+}
+
+bool vmmem__prov_has_access_hooks(const struct vmmem_provider *p)
+{
+    return p->begin_access != NULL && p->end_access != NULL;
+}
+
+int vmmem__prov_begin(const struct vmmem_provider *p, const struct vmmem_mapping *m, uint64_t off,
+                      size_t len, int prot, struct vmmem_access *acc)
+{
+    if (!vmmem__prov_has_access_hooks(p))
+        return vmmem__err(VMMEM_ENO_HOST_ADDRESS,
+                          "provider '%s' gave no host address and has no access hooks", p->name);
+    acc->ptr = NULL;
+    acc->token = NULL;
+    int rc = p->begin_access(p, m, off, len, prot, acc);
+    if (rc == 0 && acc->ptr == NULL) {
+        p->end_access(p, m, acc);
+        return vmmem__err(VMMEM_EPROVIDER, "provider '%s' begin_access returned no pointer",
+                          p->name);
+    }
+    if (rc > 0)
+        return vmmem__err(VMMEM_EPROVIDER, "provider '%s' begin_access returned %d", p->name, rc);
+    return rc;
+}
+
+void vmmem__prov_end(const struct vmmem_provider *p, const struct vmmem_mapping *m,
+                     struct vmmem_access *acc)
+{
+    struct vmmem_error saved = *vmmem__errbuf();
+    p->end_access(p, m, acc);
+    *vmmem__errbuf() = saved;
+}
+
+/* ---- registry ---- */
+
+int vmmem_registry_new(vmmem_registry **out)
+{
+    if (out == NULL)
+        return vmmem__err(-EINVAL, "vmmem_registry_new: NULL argument");
+    vmmem_registry *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return vmmem__err(-ENOMEM, "out of memory");
+    pthread_mutex_init(&r->lock, NULL);
+    *out = r;
+    return 0;
+}
+
+void vmmem_registry_free(vmmem_registry *reg)
+{
+    if (reg == NULL)
+        return;
+    for (size_t i = 0; i < reg->n; i++)
+        free(reg->provs[i].file);
+    free(reg->provs);
+    for (size_t i = 0; i < reg->nplugins; i++)
+        vmmem__plugin_unref(reg->plugins[i]);
+    free(reg->plugins);
+    for (size_t i = 0; i < reg->nfails; i++) {
+        free(reg->fails[i].file);
+        free(reg->fails[i].message);
+    }
+    free(reg->fails);
+    pthread_mutex_destroy(&reg->lock);
+    free(reg);
+}
+
+static const struct vmmem_prov *find_locked(vmmem_registry *reg, const char *name)
+{
+    for (size_t i = 0; i < reg->n; i++)
+        if (strcmp(reg->provs[i].p->name, name) == 0)
+            return &reg->provs[i];
+    return NULL;
+}
+
+static bool valid_name(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
+              *s == '.' || (*s >= 'A' && *s <= 'Z')))
+            return false;
+    return true;
+}
+
+/* Check one provider table; from names the file (or "the program"). */
+static int check_provider(const struct vmmem_provider *p, const char *from)
+{
+    if (p == NULL)
+        return vmmem__err(VMMEM_EABI, "%s: NULL provider in its table", from);
+    if (p->abi_version != VMMEM_PROVIDER_ABI_VERSION)
+        return vmmem__err(VMMEM_EABI, "%s: provider ABI version %u, this libvmmem speaks %u", from,
+                          p->abi_version, VMMEM_PROVIDER_ABI_VERSION);
+    if (p->struct_size < sizeof(struct vmmem_provider))
+        return vmmem__err(VMMEM_EABI, "%s: provider struct is %u bytes, ABI %u needs %zu", from,
+                          p->struct_size, VMMEM_PROVIDER_ABI_VERSION,
+                          sizeof(struct vmmem_provider));
+    if (!valid_name(p->name))
+        return vmmem__err(VMMEM_EPROVIDER, "%s: provider name '%s' is not [A-Za-z0-9_.-]+", from,
+                          p->name ? p->name : "(null)");
+    if (p->map == NULL || p->unmap == NULL)
+        return vmmem__err(VMMEM_EPROVIDER, "%s: provider '%s' lacks a map or unmap hook", from,
+                          p->name);
+    if ((p->begin_access == NULL) != (p->end_access == NULL))
+        return vmmem__err(VMMEM_EPROVIDER,
+                          "%s: provider '%s' has only one of begin_access/end_access", from,
+                          p->name);
+    return 0;
+}
+
+/* Add providers atomically: all or none.  Called with the lock held. */
+static int add_locked(vmmem_registry *reg, const struct vmmem_provider *const *ps, size_t n,
+                      struct vmmem_plugin_handle *h, const char *from)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct vmmem_prov *old = find_locked(reg, ps[i]->name);
+        if (old != NULL)
+            return vmmem__err(VMMEM_EDUPLICATE,
+                              "%s: provider '%s' is already registered (from %s)", from,
+                              ps[i]->name, old->file ? old->file : "the program");
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(ps[i]->name, ps[j]->name) == 0)
+                return vmmem__err(VMMEM_EDUPLICATE, "%s: provider '%s' is listed twice", from,
+                                  ps[i]->name);
+    }
+    if (reg->n + n > reg->cap) {
+        size_t cap = reg->cap ? reg->cap * 2 : 8;
+        while (cap < reg->n + n)
+            cap *= 2;
+        struct vmmem_prov *np = realloc(reg->provs, cap * sizeof *np);
+        if (np == NULL)
+            return vmmem__err(-ENOMEM, "out of memory");
+        reg->provs = np;
+        reg->cap = cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *file = NULL;
+        if (h != NULL && (file = strdup(h->path)) == NULL) {
+            for (size_t j = 0; j < i; j++)
+                free(reg->provs[reg->n + j].file);
+            return vmmem__err(-ENOMEM, "out of memory");
+        }
+        reg->provs[reg->n + i] = (struct vmmem_prov){ps[i], h, file};
+    }
+    reg->n += n;
+    return 0;
+}
+
+int vmmem_registry_add(vmmem_registry *reg, const struct vmmem_provider *p)
+{
+    if (reg == NULL || p == NULL)
+        return vmmem__err(-EINVAL, "vmmem_registry_add: NULL argument");
+    int rc = check_provider(p, "the program");
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&reg->lock);
+    rc = add_locked(reg, &p, 1, NULL, "the program");
+    pthread_mutex_unlock(&reg->lock);
+    return rc;
+}
+
+static bool loaded_locked(vmmem_registry *reg, const char *path)
+{
+    for (size_t i = 0; i < reg->nplugins; i++)
+        if (strcmp(reg->plugins[i]->path, path) == 0)
+            return true;
+    return false;
+}
+
+int vmmem_registry_load(vmmem_registry *reg, const char *path)
+{
+    if (reg == NULL || path == NULL)
+        return vmmem__err(-EINVAL, "vmmem_registry_load: NULL argument");
+    if (path[0] != '/')
+        return vmmem__err(-EINVAL, "plugin path '%s' is not absolute", path);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return vmmem__err(-errno, "plugin '%s': %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return vmmem__err(VMMEM_ENOT_PLUGIN, "plugin '%s' is not a regular file", path);
+
+    struct vmmem_plugin_handle *h = calloc(1, sizeof *h);
+    if (h == NULL || (h->path = strdup(path)) == NULL) {
+        free(h);
+        return vmmem__err(-ENOMEM, "out of memory");
+    }
+    atomic_init(&h->refs, 1);
+    dlerror();
+    h->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h->dl == NULL) {
+        const char *why = dlerror(); /* copy at once: dlerror is per-thread and one-shot */
+        vmmem__err(VMMEM_ENOT_PLUGIN, "cannot load plugin '%s': %s", path,
+                   why ? why : "unknown dlopen error");
+        free(h->path);
+        free(h);
+        return VMMEM_ENOT_PLUGIN;
+    }
+    int rc;
+    void *sym = dlsym(h->dl, VMMEM_PLUGIN_ENTRY_NAME);
+    if (sym == NULL) {
+        rc = vmmem__err(VMMEM_ENOT_PLUGIN,
+                        "'%s' is not a libvmmem plugin: it has no '%s' symbol", path,
+                        VMMEM_PLUGIN_ENTRY_NAME);
+        goto fail;
+    }
+    vmmem_plugin_entry_fn entry;
+    memcpy(&entry, &sym, sizeof entry); /* ISO C: no direct void* -> function cast */
+    vmmem__err(0, "no detail");
+    const struct vmmem_plugin *pl = entry(vmmem__host());
+    if (pl == NULL) {
+        const struct vmmem_error *e = vmmem_last_error();
+        int code = e->code < 0 ? e->code : VMMEM_EPROVIDER;
+        char msg[sizeof e->message];
+        snprintf(msg, sizeof msg, "%s", e->message);
+        rc = vmmem__err(code, "plugin '%s' refused to load: %s", path, msg);
+        goto fail;
+    }
+    if (pl->abi_version != VMMEM_PROVIDER_ABI_VERSION) {
+        rc = vmmem__err(VMMEM_EABI, "plugin '%s' has ABI version %u; this libvmmem speaks %u",
+                        path, pl->abi_version, VMMEM_PROVIDER_ABI_VERSION);
+        goto fail;
+    }
+    if (pl->struct_size < sizeof(struct vmmem_plugin)) {
+        rc = vmmem__err(VMMEM_EABI, "plugin '%s': plugin struct is %u bytes, needs %zu", path,
+                        pl->struct_size, sizeof(struct vmmem_plugin));
+        goto fail;
+    }
+    if (pl->n_providers == 0 || pl->providers == NULL) {
+        rc = vmmem__err(VMMEM_EPROVIDER, "plugin '%s' has no providers", path);
+        goto fail;
+    }
+    for (size_t i = 0; i < pl->n_providers; i++) {
+        char from[4200];
+        snprintf(from, sizeof from, "plugin '%s'", path);
+        if ((rc = check_provider(pl->providers[i], from)) < 0)
+            goto fail;
+    }
+    pthread_mutex_lock(&reg->lock);
+    if (loaded_locked(reg, path)) {
+        rc = vmmem__err(VMMEM_EDUPLICATE, "plugin '%s' is already loaded in this registry", path);
+    } else {
+        struct vmmem_plugin_handle **np =
+            realloc(reg->plugins, (reg->nplugins + 1) * sizeof *np);
+        if (np == NULL) {
+            rc = vmmem__err(-ENOMEM, "out of memory");
+        } else {
+            reg->plugins = np;
+            char from[4200];
+            snprintf(from, sizeof from, "plugin '%s'", path);
+            rc = add_locked(reg, pl->providers, pl->n_providers, h, from);
+            if (rc == 0)
+                reg->plugins[reg->nplugins++] = h;
+        }
+    }
+    pthread_mutex_unlock(&reg->lock);
+    if (rc == 0)
+        return 0;
+fail:
+    vmmem__plugin_unref(h);
+    return rc;
+}
+
+static void record_failure(vmmem_registry *reg, const char *file, int code)
+{
+    pthread_mutex_lock(&reg->lock);
+    struct failure *nf = realloc(reg->fails, (reg->nfails + 1) * sizeof *nf);
+    if (nf != NULL) {
+        reg->fails = nf;
+        nf[reg->nfails].file = strdup(file);
+        nf[reg->nfails].code = code;
+        nf[reg->nfails].message = strdup(vmmem_last_message());
+        if (nf[reg->nfails].file && nf[reg->nfails].message) {
+            reg->nfails++;
+        } else {
+            free(nf[reg->nfails].file);
+            free(nf[reg->nfails].message);
+        }
+    }
+    pthread_mutex_unlock(&reg->lock);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Load every *.so in dir; returns plugins loaded, first error in *first. */
+static int scan_dir(vmmem_registry *reg, const char *dir, int *first)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0; /* a search directory that does not exist is not an error */
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0)
+            continue;
+        char **nn = realloc(names, (n + 1) * sizeof *nn);
+        if (nn == NULL)
+            break;
+        names = nn;
+        if ((names[n] = strdup(e->d_name)) != NULL)
+            n++;
+    }
+    closedir(d);
+    if (n > 1)
+        qsort(names, n, sizeof *names, cmp_str);
+    int loaded = 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) < (int)sizeof path) {
+            pthread_mutex_lock(&reg->lock);
+            bool already = loaded_locked(reg, path);
+            pthread_mutex_unlock(&reg->lock);
+            if (!already) {
+                int rc = vmmem_registry_load(reg, path);
+                if (rc == 0) {
+                    loaded++;
+                } else {
+                    record_failure(reg, path, rc);
+                    if (*first == 0)
+                        *first = rc;
+                }
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+    return loaded;
+}
+
+/* Search path: VMMEM_PLUGIN_PATH's absolute entries, then the install dir. */
+static size_t search_dirs(char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    const char *env = getenv("VMMEM_PLUGIN_PATH");
+    if (env != NULL) {
+        const char *p = env;
+        while (*p) {
+            const char *end = strchr(p, ':');
+            size_t n = end ? (size_t)(end - p) : strlen(p);
+            if (n > 0 && p[0] == '/' && len + n + 2 < cap) { /* never relative, never "" = cwd */
+                memcpy(buf + len, p, n);
+                len += n;
+                buf[len++] = ':';
+                buf[len] = '\0';
+            }
+            p += n;
+            if (*p == ':')
+                p++;
+        }
+    }
+    size_t n = strlen(VMMEM_PLUGIN_DIR);
+    if (len + n + 1 < cap) {
+        memcpy(buf + len, VMMEM_PLUGIN_DIR, n + 1);
+        len += n;
+    }
+    return len;
+}
+
+const char *vmmem_plugin_dir(void)
+{
+    static _Thread_local char buf[8192];
+    search_dirs(buf, sizeof buf);
+    return buf;
+}
+
+int vmmem_registry_discover(vmmem_registry *reg)
+{
+    if (reg == NULL)
+        return vmmem__err(-EINVAL, "vmmem_registry_discover: NULL registry");
+    char dirs[8192];
+    search_dirs(dirs, sizeof dirs);
+    int first = 0, loaded = 0;
+    char *save = NULL;
+    for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save))
+        loaded += scan_dir(reg, dir, &first);
+    if (first != 0) {
+        pthread_mutex_lock(&reg->lock);
+        const struct failure *f = &reg->fails[reg->nfails ? reg->nfails - 1 : 0];
+        pthread_mutex_unlock(&reg->lock);
+        (void)f;
+        return vmmem__err(first, "%d plugin(s) loaded; some failed, first: %s", loaded,
+                          vmmem_strerror(first));
+    }
+    return loaded;
+}
+
+static vmmem_registry *default_reg;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+
+static void default_init(void)
+{
+    struct vmmem_error saved = *vmmem__errbuf();
+    if (vmmem_registry_new(&default_reg) == 0)
+        vmmem_registry_discover(default_reg); /* failures stay recorded in the registry */
+    *vmmem__errbuf() = saved;
+}
+
+vmmem_registry *vmmem_default_registry(void)
+{
+    pthread_once(&default_once, default_init);
+    return default_reg;
+}
+
+int vmmem__registry_lookup(vmmem_registry *reg, const char *name, struct vmmem_prov *out)
+{
+    if (reg == NULL && (reg = vmmem_default_registry()) == NULL)
+        return vmmem__err(-ENOMEM, "cannot create the default registry");
+    int rc = 0;
+    pthread_mutex_lock(&reg->lock);
+    const struct vmmem_prov *pv = find_locked(reg, name);
+    if (pv == NULL) {
+        rc = vmmem__err(VMMEM_ENO_PROVIDER, "unknown provider '%s'", name);
+    } else {
+        *out = *pv;
+        out->file = NULL; /* not owned by the copy */
+        vmmem__plugin_ref(pv->plugin);
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return rc;
+}
+
+const struct vmmem_provider *vmmem_registry_find(vmmem_registry *reg, const char *name)
+{
+    if (reg == NULL || name == NULL)
+        return NULL;
+    pthread_mutex_lock(&reg->lock);
+    const struct vmmem_prov *pv = find_locked(reg, name);
+    const struct vmmem_provider *p = pv ? pv->p : NULL;
+    pthread_mutex_unlock(&reg->lock);
+    return p;
+}
+
+size_t vmmem_registry_count(vmmem_registry *reg)
+{
+    if (reg == NULL)
+        return 0;
+    pthread_mutex_lock(&reg->lock);
+    size_t n = reg->n;
+    pthread_mutex_unlock(&reg->lock);
+    return n;
+}
+
+int vmmem_registry_get(vmmem_registry *reg, size_t i, struct vmmem_provider_info *info)
+{
+    if (reg == NULL || info == NULL)
+        return vmmem__err(-EINVAL, "vmmem_registry_get: NULL argument");
+    int rc = 0;
+    pthread_mutex_lock(&reg->lock);
+    if (i >= reg->n) {
+        rc = vmmem__err(-ERANGE, "provider index %zu out of range (%zu providers)", i, reg->n);
+    } else {
+        const struct vmmem_prov *pv = &reg->provs[i];
+        info->name = pv->p->name;
+        info->description = pv->p->description ? pv->p->description : "";
+        info->abi_version = pv->p->abi_version;
+        info->file = pv->file;
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return rc;
+}
+
+size_t vmmem_registry_failure_count(vmmem_registry *reg)
+{
+    if (reg == NULL)
+        return 0;
+    pthread_mutex_lock(&reg->lock);
+    size_t n = reg->nfails;
+    pthread_mutex_unlock(&reg->lock);
+    return n;
+}
+
+int vmmem_registry_failure(vmmem_registry *reg, size_t i, struct vmmem_load_failure *info)
+{
+    if (reg == NULL || info == NULL)
+        return vmmem__err(-EINVAL, "vmmem_registry_failure: NULL argument");
+    int rc = 0;
+    pthread_mutex_lock(&reg->lock);
+    if (i >= reg->nfails) {
+        rc = vmmem__err(-ERANGE, "failure index %zu out of range", i);
+    } else {
+        info->file = reg->fails[i].file;
+        info->code = reg->fails[i].code;
+        info->message = reg->fails[i].message;
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return rc;
+}

@@ -1,0 +1,75 @@
+/*
+ * Test plugin "dup": brings "test-dupother" and "test-heap", which good.so
+ * also provides: loading it after good.so fails with VMMEM_EDUPLICATE and
+ * "test-dupother" must not stay registered.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include <vmmem/provider.h>
+
+static int ok_map(const struct vmmem_provider *p, const struct vmmem_region_spec *spec,
+                  struct vmmem_mapping *out)
+{
+    (void)p;
+    if (spec->size > (64u << 20))
+        return -ENOMEM;
+    void *mem = calloc(1, (size_t)spec->size);
+    if (mem == NULL)
+        return -ENOMEM;
+    out->prot = VMMEM_PROT_RW;
+    out->host = mem;
+    out->priv = mem;
+    return 0;
+}
+
+static void ok_unmap(const struct vmmem_provider *p, const struct vmmem_region_spec *spec,
+                     struct vmmem_mapping *m)
+{
+    (void)p;
+    (void)spec;
+    free(m->priv);
+}
+
+static const struct vmmem_option_desc no_options[] = {
+    {NULL, 0, NULL},
+};
+
+static const struct vmmem_provider p1 = {
+    .abi_version = VMMEM_PROVIDER_ABI_VERSION,
+    .struct_size = sizeof(struct vmmem_provider),
+    .name = "test-dupother",
+    .description = "test provider test-dupother",
+    .options = no_options,
+    .map = ok_map,
+    .unmap = ok_unmap,
+};
+
+static const struct vmmem_provider p2 = {
+    .abi_version = VMMEM_PROVIDER_ABI_VERSION,
+    .struct_size = sizeof(struct vmmem_provider),
+    .name = "test-heap",
+    .description = "test provider test-heap",
+    .options = no_options,
+    .map = ok_map,
+    .unmap = ok_unmap,
+};
+
+static const struct vmmem_provider *const providers[] = {&p1, &p2};
+
+static const struct vmmem_plugin plugin = {
+    .abi_version = VMMEM_PROVIDER_ABI_VERSION,
+    .struct_size = sizeof(struct vmmem_plugin),
+    .name = "test-dup",
+    .n_providers = 2,
+    .providers = providers,
+};
+
+VMMEM_PLUGIN_EXPORT const struct vmmem_plugin *vmmem_plugin_entry(const struct vmmem_host *host);
+
+VMMEM_PLUGIN_EXPORT const struct vmmem_plugin *vmmem_plugin_entry(const struct vmmem_host *host)
+{
+    (void)host;
+    return &plugin;
+}
