@@ -26,6 +26,7 @@ int vmmem_bitmap_new(vmmem_bitmap **out, uint64_t bytes, uint64_t page_size)
     b->page_shift = shift;
     b->nwords = (size_t)nwords;
     atomic_init(&b->enabled, true);
+    atomic_init(&b->log, NULL);
     *out = b;
     return 0;
 }
@@ -49,6 +50,9 @@ void vmmem__bitmap_mark(vmmem_bitmap *b, uint64_t off, uint64_t len)
         uint64_t mask = (hi == 63 ? ~0ull : ((1ull << (hi + 1)) - 1)) & (~0ull << lo);
         atomic_fetch_or_explicit(&b->words[w], mask, memory_order_release);
     }
+    struct vmmem_log *l = atomic_load_explicit(&b->log, memory_order_acquire);
+    if (l != NULL)
+        vmmem__log_mark(l, b->gpa + off, end - off + 1);
 }
 
 void vmmem_bitmap_mark(vmmem_bitmap *b, uint64_t offset, uint64_t len)

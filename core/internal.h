@@ -52,11 +52,23 @@ VMMEM_HIDDEN void vmmem__prov_end(const struct vmmem_provider *p, const struct v
                                   struct vmmem_access *acc);
 
 /* ---- bitmap (bitmap.c) ---- */
+/* An attached vhost-user log (harvest.c); kept mapped until the map dies. */
+struct vmmem_log {
+    _Atomic uint8_t *bits; /* bit p%8 of byte p/8 = 4 KiB page p */
+    uint64_t size;         /* bytes of log */
+    void *base;            /* mmap base (page-aligned) */
+    size_t maplen;
+    struct vmmem_log *next; /* retired logs of the same map */
+};
+VMMEM_HIDDEN void vmmem__log_mark(struct vmmem_log *l, uint64_t gpa, uint64_t len);
+
 struct vmmem_bitmap {
     uint64_t bytes;      /* covered length */
     uint64_t pages;      /* number of bits */
     unsigned page_shift; /* log2(page size): marking uses shifts, no division */
     atomic_bool enabled;
+    uint64_t gpa;                  /* guest address of offset 0, for the log */
+    _Atomic(struct vmmem_log *) log; /* attached vhost-user log or NULL */
     size_t nwords;
     _Atomic uint64_t words[];
 };
@@ -95,8 +107,13 @@ struct vmmem_map {
     struct vmmem_slot *slots; /* sorted by start */
     uint64_t dirty_page_size;
     atomic_bool tracking;
-    pthread_mutex_t lock; /* serializes enabling tracking */
+    pthread_mutex_t lock;   /* serializes tracking switches and log attach */
+    struct vmmem_log *log;  /* attached log (under lock) */
+    struct vmmem_log *retired; /* detached logs, unmapped with the map */
 };
+
+/* Unmap the map's attached and retired logs (harvest.c). */
+VMMEM_HIDDEN void vmmem__logs_free(struct vmmem_map *m);
 
 /* Index of the slot holding addr, or -1. */
 static inline long vmmem__find_slot(const struct vmmem_map *m, uint64_t addr)

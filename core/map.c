@@ -130,6 +130,7 @@ static void map_destroy(vmmem_map *m)
     for (size_t i = m->n; i-- > 0;)
         region_unref(m->slots[i].r);
     free(m->slots);
+    vmmem__logs_free(m);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -349,8 +350,9 @@ int vmmem_map_set_dirty_tracking(vmmem_map *m, bool on)
             goto out;
         }
         for (size_t i = 0; i < m->n && rc == 0; i++)
-            if (vmmem__region_bitmap(m->slots[i].r) == NULL)
-                rc = vmmem_bitmap_new(&fresh[i], m->slots[i].r->size, m->dirty_page_size);
+            if (vmmem__region_bitmap(m->slots[i].r) == NULL &&
+                (rc = vmmem_bitmap_new(&fresh[i], m->slots[i].r->size, m->dirty_page_size)) == 0)
+                fresh[i]->gpa = m->slots[i].r->start;
         if (rc < 0) {
             for (size_t i = 0; i < m->n; i++)
                 vmmem_bitmap_free(fresh[i]);

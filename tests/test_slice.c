@@ -56,9 +56,14 @@ static void test_get_slice_in_region(void)
     vmmem_map *m = vt_map(CRATE_MAP);
     if (m == NULL)
         return;
-    vmmem_slice s;
+    vmmem_slice s = {0};
     memset(&s, 0xff, sizeof s);
-    VT_ASSERT_RC(vmmem_get_slice(m, 0x100, 0x200, &s), 0);
+    int rc = vmmem_get_slice(m, 0x100, 0x200, &s);
+    VT_ASSERT_RC(rc, 0);
+    if (rc != 0) {
+        vmmem_map_unref(m);
+        return;
+    }
     CU_ASSERT_EQUAL(s.len, 0x200);
     CU_ASSERT_PTR_EQUAL(s.ptr, host_of(m, 0x100));
     CU_ASSERT_PTR_NULL(s.guard);
@@ -77,7 +82,7 @@ static void test_get_slice_in_region(void)
     CU_ASSERT_EQUAL(s.len, 0);
 
     /* Region offset in a later region: same host bytes as a wider slice. */
-    vmmem_slice a, b;
+    vmmem_slice a = {0}, b = {0};
     VT_ASSERT_RC(vmmem_get_slice(m, 0x800, 0x20, &a), 0);
     VT_ASSERT_RC(vmmem_get_slice(m, 0x810, 0x10, &b), 0);
     CU_ASSERT_PTR_EQUAL(b.ptr, a.ptr + 0x10);
@@ -91,7 +96,7 @@ static void test_get_slice_whole_and_edges(void)
     vmmem_map *m = vt_map(CRATE_MAP);
     if (m == NULL)
         return;
-    vmmem_slice s;
+    vmmem_slice s = {0};
     /* Exactly a whole region (touching its neighbour). */
     VT_ASSERT_RC(vmmem_get_slice(m, 0x800, 0x400, &s), 0);
     CU_ASSERT_EQUAL(s.len, 0x400);
@@ -119,7 +124,7 @@ static void test_get_slice_zero_length(void)
     vmmem_map *m = vt_map(CRATE_MAP);
     if (m == NULL)
         return;
-    vmmem_slice s;
+    vmmem_slice s = {0};
     VT_ASSERT_RC(vmmem_get_slice(m, 0x200, 0, &s), 0);
     CU_ASSERT_EQUAL(s.len, 0);
     vmmem_slice_release(&s);
@@ -139,7 +144,7 @@ static void test_get_slice_crosses(void)
     vmmem_map *m = vt_map(CRATE_MAP);
     if (m == NULL)
         return;
-    vmmem_slice s;
+    vmmem_slice s = {0};
     /* Into the hole. */
     VT_ASSERT_RC(vmmem_get_slice(m, 0, 0x500, &s), VMMEM_ECROSSES_REGION);
     CU_ASSERT_EQUAL(vmmem_last_error()->code, VMMEM_ECROSSES_REGION);
@@ -161,7 +166,7 @@ static void test_get_slice_hole(void)
     vmmem_map *m = vt_map(CRATE_MAP);
     if (m == NULL)
         return;
-    vmmem_slice s;
+    vmmem_slice s = {0};
     VT_ASSERT_RC(vmmem_get_slice(m, 0x600, 0x10, &s), VMMEM_EINVALID_ADDRESS);
     ASSERT_ERR(VMMEM_EINVALID_ADDRESS, 0x600);
     VT_ASSERT_RC(vmmem_get_slice(m, 0x400, 1, &s), VMMEM_EINVALID_ADDRESS);
@@ -180,21 +185,24 @@ static void test_get_slice_top_of_address_space(void)
     vmmem_map *m = vt_map(TOP_MAP);
     if (m == NULL)
         return;
-    vmmem_slice s;
+    vmmem_slice s = {0};
     VT_ASSERT_RC(vmmem_get_slice(m, TOP_BASE, 0x1000, &s), 0);
     CU_ASSERT_EQUAL(s.len, 0x1000);
     vmmem_slice_release(&s);
-    VT_ASSERT_RC(vmmem_get_slice(m, UINT64_MAX, 1, &s), 0);
-    CU_ASSERT_EQUAL(s.len, 1);
-    CU_ASSERT_PTR_EQUAL(s.ptr, host_of(m, UINT64_MAX));
-    s.ptr[0] = 0x77;
-    CU_ASSERT_EQUAL(guest_byte(m, UINT64_MAX), 0x77);
-    vmmem_slice_release(&s);
+    int rc = vmmem_get_slice(m, UINT64_MAX, 1, &s);
+    VT_ASSERT_RC(rc, 0);
+    if (rc == 0) {
+        CU_ASSERT_EQUAL(s.len, 1);
+        CU_ASSERT_PTR_EQUAL(s.ptr, host_of(m, UINT64_MAX));
+        s.ptr[0] = 0x77;
+        CU_ASSERT_EQUAL(guest_byte(m, UINT64_MAX), 0x77);
+        vmmem_slice_release(&s);
+    }
     VT_ASSERT_RC(vmmem_get_slice(m, UINT64_MAX, 0, &s), 0);
     CU_ASSERT_EQUAL(s.len, 0);
     vmmem_slice_release(&s);
     /* addr + len wraps past 2^64: leaves the region, or overflows; never ok. */
-    int rc = vmmem_get_slice(m, UINT64_MAX, 2, &s);
+    rc = vmmem_get_slice(m, UINT64_MAX, 2, &s);
     CU_ASSERT(rc == VMMEM_ECROSSES_REGION || rc == VMMEM_EOVERFLOW);
     rc = vmmem_get_slice(m, TOP_BASE, 0x1001, &s);
     CU_ASSERT(rc == VMMEM_ECROSSES_REGION || rc == VMMEM_EOVERFLOW);
@@ -264,7 +272,7 @@ static void check_subslice_table(const vmmem_slice *s)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct sub_case *c = &cases[i];
-        vmmem_slice out;
+        vmmem_slice out = {0};
         memset(&out, 0, sizeof out);
         int rc = vmmem_slice_subslice(s, c->off, c->len, &out);
         if (rc != c->rc)
@@ -293,20 +301,20 @@ static void test_subslice_table_guest(void)
     if (m == NULL)
         return;
     fill_guest(m, 0x100, 100, 0x40);
-    vmmem_slice s;
+    vmmem_slice s = {0};
     VT_ASSERT_RC(vmmem_get_slice(m, 0x100, 100, &s), 0);
     CU_ASSERT_EQUAL(s.bitmap_offset, 0x100);
     check_subslice_table(&s);
 
     /* Content of (10, 80). */
-    vmmem_slice sub;
+    vmmem_slice sub = {0};
     VT_ASSERT_RC(vmmem_slice_subslice(&s, 10, 80, &sub), 0);
     uint8_t buf[80];
     CU_ASSERT_EQUAL(vmmem_slice_copy_to(&sub, buf, sizeof buf), 80);
     for (size_t i = 0; i < 80; i++)
         CU_ASSERT_EQUAL(buf[i], (uint8_t)(0x40 + 10 + i));
     /* Nested subslice: offsets compose. */
-    vmmem_slice sub2;
+    vmmem_slice sub2 = {0};
     VT_ASSERT_RC(vmmem_slice_subslice(&sub, 5, 70, &sub2), 0);
     CU_ASSERT_EQUAL(sub2.len, 70);
     CU_ASSERT_PTR_EQUAL(sub2.ptr, s.ptr + 15);
@@ -332,7 +340,7 @@ static void test_offset(void)
     if (m == NULL)
         return;
     fill_guest(m, 0x800, 100, 7);
-    vmmem_slice s, o;
+    vmmem_slice s = {0}, o = {0};
     VT_ASSERT_RC(vmmem_get_slice(m, 0x800, 100, &s), 0);
     VT_ASSERT_RC(vmmem_slice_offset(&s, 101, &o), VMMEM_EOUT_OF_BOUNDS);
     ASSERT_ERR(VMMEM_EOUT_OF_BOUNDS, 101); /* relative, unlike the crate's host address */
@@ -360,7 +368,7 @@ static void test_split_at(void)
     if (m == NULL)
         return;
     fill_guest(m, 0xc00, 32, 0);
-    vmmem_slice s, h, t;
+    vmmem_slice s = {0}, h = {0}, t = {0};
     VT_ASSERT_RC(vmmem_get_slice(m, 0xc00, 32, &s), 0);
     static const size_t mids[] = {8, 0, 31, 32};
     for (size_t i = 0; i < 4; i++) {
@@ -396,7 +404,7 @@ static void test_copy_to_buffers(void)
         return;
     const uint8_t five[5] = {1, 2, 3, 4, 5};
     CU_ASSERT_EQUAL(vmmem_write(m, 0x200, five, 5), 5);
-    vmmem_slice s;
+    vmmem_slice s = {0};
     VT_ASSERT_RC(vmmem_get_slice(m, 0x200, 5, &s), 0);
 
     /* Shorter destination: 4 bytes, guard byte after it stays. */
@@ -427,7 +435,7 @@ static void test_copy_from_buffers(void)
         return;
     const uint8_t guard[8] = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7};
     CU_ASSERT_EQUAL(vmmem_write(m, 0x300, guard, 8), 8);
-    vmmem_slice s;
+    vmmem_slice s = {0};
     VT_ASSERT_RC(vmmem_get_slice(m, 0x300, 5, &s), 0);
 
     const uint8_t four[4] = {1, 2, 3, 4};
@@ -460,7 +468,7 @@ static void test_copy_to_slice(void)
     const uint8_t guard[6] = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5};
     CU_ASSERT_EQUAL(vmmem_write(m, 0x10, src5, 5), 5);
     CU_ASSERT_EQUAL(vmmem_write(m, 0x820, guard, 6), 6);
-    vmmem_slice src, dst;
+    vmmem_slice src = {0}, dst = {0};
     VT_ASSERT_RC(vmmem_get_slice(m, 0x10, 5, &src), 0);
     VT_ASSERT_RC(vmmem_get_slice(m, 0x820, 4, &dst), 0);
     /* 5 -> 4: four bytes, the guest byte after dst untouched. */
@@ -483,7 +491,7 @@ static void test_copy_to_slice(void)
     CU_ASSERT_EQUAL(hb[5], 0x66);
 
     /* Empty source copies nothing. */
-    vmmem_slice empty;
+    vmmem_slice empty = {0};
     VT_ASSERT_RC(vmmem_slice_offset(&src, 5, &empty), 0);
     CU_ASSERT_EQUAL(vmmem_slice_copy_to_slice(&empty, &dst), 0);
     CU_ASSERT_EQUAL(guest_byte(m, 0x820), 1);
@@ -500,7 +508,7 @@ static void test_slice_read_write(void)
     if (m == NULL)
         return;
     fill_guest(m, 0x900, 104, 0x80); /* 100-byte slice plus 4 guard bytes */
-    vmmem_slice s;
+    vmmem_slice s = {0};
     VT_ASSERT_RC(vmmem_get_slice(m, 0x900, 100, &s), 0);
 
     const uint8_t w[4] = {0xd0, 0xd1, 0xd2, 0xd3};
@@ -559,7 +567,7 @@ static void test_slice_load_store(void)
     vmmem_map *m = vt_map(CRATE_MAP);
     if (m == NULL)
         return;
-    vmmem_slice s, big;
+    vmmem_slice s = {0}, big = {0};
     VT_ASSERT_RC(vmmem_get_slice(m, 0x100, 8, &s), 0);
     VT_ASSERT_RC(vmmem_get_slice(m, 0x200, 32, &big), 0);
     fill_guest(m, 0x100, 8, 0);
@@ -638,7 +646,7 @@ static void test_iter_count_zero(void)
     if (m == NULL)
         return;
     vmmem_slice_iter it;
-    vmmem_slice s;
+    vmmem_slice s = {0};
     vmmem_slices_begin(&it, m, 0, 0);
     CU_ASSERT_EQUAL(vmmem_slices_next(&it, &s), 0);
     CU_ASSERT_EQUAL(vmmem_slices_next(&it, &s), 0);
@@ -654,7 +662,7 @@ static void test_iter_single(void)
     if (m == NULL)
         return;
     vmmem_slice_iter it;
-    vmmem_slice s;
+    vmmem_slice s = {0};
     vmmem_slices_begin(&it, m, 0x100, 0x200);
     CU_ASSERT_EQUAL(vmmem_slices_next(&it, &s), 1);
     CU_ASSERT_EQUAL(s.len, 0x200);
@@ -676,7 +684,7 @@ static void test_iter_into_hole(void)
     if (m == NULL)
         return;
     vmmem_slice_iter it;
-    vmmem_slice s;
+    vmmem_slice s = {0};
     vmmem_slices_begin(&it, m, 0, 0x500);
     CU_ASSERT_EQUAL(vmmem_slices_next(&it, &s), 1);
     CU_ASSERT_EQUAL(s.len, 0x400);
@@ -696,7 +704,7 @@ static void test_iter_start_in_hole(void)
     if (m == NULL)
         return;
     vmmem_slice_iter it;
-    vmmem_slice s;
+    vmmem_slice s = {0};
     vmmem_slices_begin(&it, m, 0x600, 0x100);
     VT_ASSERT_RC(vmmem_slices_next(&it, &s), VMMEM_EINVALID_ADDRESS);
     CU_ASSERT_EQUAL(it.addr, 0x600);
@@ -716,7 +724,7 @@ static void test_iter_beyond_end(void)
     if (m == NULL)
         return;
     vmmem_slice_iter it;
-    vmmem_slice s;
+    vmmem_slice s = {0};
     vmmem_slices_begin(&it, m, 0x1000, 0x10);
     VT_ASSERT_RC(vmmem_slices_next(&it, &s), VMMEM_EINVALID_ADDRESS);
     CU_ASSERT_EQUAL(it.addr, 0x1000);
@@ -739,16 +747,18 @@ static void test_iter_fragmented(void)
     if (m == NULL)
         return;
     vmmem_slice_iter it;
-    vmmem_slice s;
+    vmmem_slice s = {0};
     vmmem_slices_begin(&it, m, 0xa00, 0x400);
-    CU_ASSERT_EQUAL(vmmem_slices_next(&it, &s), 1);
-    CU_ASSERT_EQUAL(s.len, 0x200);
+    int rc = vmmem_slices_next(&it, &s);
+    CU_ASSERT_EQUAL_FATAL(rc, 1);
+    CU_ASSERT_EQUAL_FATAL(s.len, 0x200);
     CU_ASSERT_PTR_EQUAL(s.ptr, host_of(m, 0xa00));
     for (size_t i = 0; i < s.len; i++)
         s.ptr[i] = (uint8_t)(i * 3);
     vmmem_slice_release(&s);
-    CU_ASSERT_EQUAL(vmmem_slices_next(&it, &s), 1);
-    CU_ASSERT_EQUAL(s.len, 0x200);
+    rc = vmmem_slices_next(&it, &s);
+    CU_ASSERT_EQUAL_FATAL(rc, 1);
+    CU_ASSERT_EQUAL_FATAL(s.len, 0x200);
     CU_ASSERT_PTR_EQUAL(s.ptr, host_of(m, 0xc00));
     for (size_t i = 0; i < s.len; i++)
         s.ptr[i] = (uint8_t)((i + 0x200) * 3);
@@ -781,7 +791,7 @@ static void test_iter_overflow(void)
     if (m == NULL)
         return;
     vmmem_slice_iter it;
-    vmmem_slice s;
+    vmmem_slice s = {0};
     /* 0x800 + UINT64_MAX wraps past 2^64. */
     vmmem_slices_begin(&it, m, 0x800, UINT64_MAX);
     int rc = vmmem_slices_next(&it, &s);
@@ -806,7 +816,7 @@ static void test_iter_top_of_address_space(void)
     if (m == NULL)
         return;
     vmmem_slice_iter it;
-    vmmem_slice s;
+    vmmem_slice s = {0};
     /* Ending exactly at 2^64 is fine. */
     vmmem_slices_begin(&it, m, TOP_BASE, 0x1000);
     CU_ASSERT_EQUAL(vmmem_slices_next(&it, &s), 1);

@@ -1,0 +1,300 @@
+/*
+ * Harvesting dirty pages map-wide, and the vhost-user shared-memory log.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct harvest_region {
+    uint64_t start, size, pages;
+    size_t nwords;
+    uint64_t *words;
+};
+
+struct vmmem_harvest {
+    size_t n;
+    uint64_t page_size;
+    unsigned page_shift;
+    struct harvest_region *r;
+};
+
+void vmmem_harvest_free(vmmem_harvest *h)
+{
+    if (h == NULL)
+        return;
+    for (size_t i = 0; i < h->n; i++)
+        free(h->r[i].words);
+    free(h->r);
+    free(h);
+}
+
+int vmmem_harvest_new(const vmmem_map *m, vmmem_harvest **out)
+{
+    if (m == NULL || out == NULL)
+        return vmmem__err(-EINVAL, "vmmem_harvest_new: NULL argument");
+    vmmem_harvest *h = calloc(1, sizeof *h);
+    if (h == NULL || (h->r = calloc(m->n, sizeof *h->r)) == NULL)
+        goto nomem;
+    h->page_size = m->dirty_page_size;
+    h->page_shift = (unsigned)__builtin_ctzll(m->dirty_page_size);
+    for (size_t i = 0; i < m->n; i++) {
+        struct harvest_region *hr = &h->r[i];
+        const struct vmmem_region *r = m->slots[i].r;
+        hr->start = r->start;
+        hr->size = r->size;
+        hr->pages = (r->size >> h->page_shift) + ((r->size & (h->page_size - 1)) != 0);
+        hr->nwords = (size_t)((hr->pages + 63) / 64);
+        h->n = i + 1;
+        if ((hr->words = calloc(hr->nwords ? hr->nwords : 1, sizeof(uint64_t))) == NULL)
+            goto nomem;
+    }
+    *out = h;
+    return 0;
+nomem:
+    vmmem_harvest_free(h);
+    return vmmem__err(-ENOMEM, "out of memory for a harvest buffer");
+}
+
+int64_t vmmem_map_harvest(const vmmem_map *m, vmmem_harvest *h)
+{
+    if (m == NULL || h == NULL)
+        return vmmem__err(-EINVAL, "vmmem_map_harvest: NULL argument");
+    if (h->n != m->n || h->page_size != m->dirty_page_size)
+        return vmmem__err(-EINVAL, "harvest buffer was made for another map layout");
+    for (size_t i = 0; i < m->n; i++)
+        if (h->r[i].start != m->slots[i].start || h->r[i].size != m->slots[i].r->size)
+            return vmmem__err(-EINVAL, "harvest buffer was made for another map layout");
+    int64_t dirty = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        struct harvest_region *hr = &h->r[i];
+        vmmem_bitmap *b = vmmem__region_bitmap(m->slots[i].r);
+        if (b == NULL || b->nwords != hr->nwords) {
+            memset(hr->words, 0, hr->nwords * sizeof(uint64_t));
+            continue;
+        }
+        for (size_t w = 0; w < hr->nwords; w++) {
+            /* A plain load skips clean words without taking the line exclusively. */
+            uint64_t v = 0;
+            if (atomic_load_explicit(&b->words[w], memory_order_relaxed) != 0)
+                v = atomic_exchange_explicit(&b->words[w], 0, memory_order_acquire);
+            hr->words[w] = v;
+            dirty += __builtin_popcountll(v);
+        }
+    }
+    return dirty;
+}
+
+size_t vmmem_harvest_regions(const vmmem_harvest *h)
+{
+    return h ? h->n : 0;
+}
+
+const uint64_t *vmmem_harvest_bitmap(const vmmem_harvest *h, size_t region, vmmem_gaddr_t *start,
+                                     uint64_t *pages)
+{
+    if (h == NULL || region >= h->n)
+        return NULL;
+    if (start)
+        *start = h->r[region].start;
+    if (pages)
+        *pages = h->r[region].pages;
+    return h->r[region].words;
+}
+
+uint64_t vmmem_harvest_page_size(const vmmem_harvest *h)
+{
+    return h ? h->page_size : 0;
+}
+
+/* Next set bit at or after page in region r, or r->pages. */
+static uint64_t next_set(const struct harvest_region *r, uint64_t page)
+{
+    size_t w = (size_t)(page >> 6);
+    if (w >= r->nwords)
+        return r->pages;
+    uint64_t v = r->words[w] & (~0ull << (page & 63));
+    while (v == 0) {
+        if (++w >= r->nwords)
+            return r->pages;
+        v = r->words[w];
+    }
+    uint64_t p = ((uint64_t)w << 6) + (uint64_t)__builtin_ctzll(v);
+    return p < r->pages ? p : r->pages;
+}
+
+/* First clear bit at or after page, or r->pages. */
+static uint64_t next_clear(const struct harvest_region *r, uint64_t page)
+{
+    size_t w = (size_t)(page >> 6);
+    if (w >= r->nwords)
+        return r->pages;
+    uint64_t v = ~r->words[w] & (~0ull << (page & 63));
+    while (v == 0) {
+        if (++w >= r->nwords)
+            return r->pages;
+        v = ~r->words[w];
+    }
+    uint64_t p = ((uint64_t)w << 6) + (uint64_t)__builtin_ctzll(v);
+    return p < r->pages ? p : r->pages;
+}
+
+/* Guest bytes of pages [a, b) of region r (the last page may be partial). */
+static uint64_t run_bytes(const vmmem_harvest *h, const struct harvest_region *r, uint64_t a,
+                          uint64_t b)
+{
+    uint64_t end = b << h->page_shift;
+    if (b >= r->pages || end > r->size)
+        end = r->size;
+    return end - (a << h->page_shift);
+}
+
+bool vmmem_harvest_next_run(const vmmem_harvest *h, vmmem_harvest_iter *it, vmmem_gaddr_t *gpa,
+                            uint64_t *len)
+{
+    if (h == NULL || it == NULL || gpa == NULL || len == NULL)
+        return false;
+    while (it->region < h->n) {
+        const struct harvest_region *r = &h->r[it->region];
+        uint64_t a = next_set(r, it->page);
+        if (a >= r->pages) {
+            it->region++;
+            it->page = 0;
+            continue;
+        }
+        uint64_t b = next_clear(r, a);
+        *gpa = r->start + (a << h->page_shift);
+        *len = run_bytes(h, r, a, b);
+        it->page = b;
+        /* Merge into following touching regions while the run continues. */
+        while (b >= r->pages && it->region + 1 < h->n) {
+            const struct harvest_region *nr = &h->r[it->region + 1];
+            if (r->start + (r->size - 1) == UINT64_MAX || nr->start != r->start + r->size ||
+                nr->pages == 0 || !(nr->words[0] & 1))
+                break;
+            it->region++;
+            r = nr;
+            b = next_clear(r, 0);
+            *len += run_bytes(h, r, 0, b);
+            it->page = b;
+        }
+        return true;
+    }
+    return false;
+}
+
+/* ---- vhost-user log ---- */
+
+void vmmem__log_mark(struct vmmem_log *l, uint64_t gpa, uint64_t len)
+{
+    if (len == 0)
+        return;
+    uint64_t first = gpa / VMMEM_LOG_PAGE_SIZE;
+    uint64_t last = (len - 1 > UINT64_MAX - gpa ? UINT64_MAX : gpa + len - 1) / VMMEM_LOG_PAGE_SIZE;
+    uint64_t limit = l->size * 8; /* pages the log covers */
+    if (first >= limit)
+        return;
+    if (last >= limit)
+        last = limit - 1;
+    for (uint64_t p = first; p <= last; p++)
+        atomic_fetch_or_explicit(&l->bits[p / 8], (uint8_t)(1u << (p % 8)), memory_order_release);
+}
+
+static void log_unmap(struct vmmem_log *l)
+{
+    munmap(l->base, l->maplen);
+    free(l);
+}
+
+void vmmem__logs_free(struct vmmem_map *m)
+{
+    if (m->log)
+        log_unmap(m->log);
+    for (struct vmmem_log *l = m->retired, *n; l; l = n) {
+        n = l->next;
+        log_unmap(l);
+    }
+    m->log = m->retired = NULL;
+}
+
+static void set_region_logs(vmmem_map *m, struct vmmem_log *l)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        vmmem_bitmap *b = vmmem__region_bitmap(m->slots[i].r);
+        if (b != NULL)
+            atomic_store_explicit(&b->log, l, memory_order_release);
+    }
+}
+
+int vmmem_map_attach_log(vmmem_map *m, int fd, uint64_t offset, uint64_t size)
+{
+    if (m == NULL)
+        return vmmem__err(-EINVAL, "vmmem_map_attach_log: NULL map");
+    if (size == 0)
+        return vmmem__err(-EINVAL, "vhost-user log of size 0");
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return vmmem__err(-errno, "vhost-user log fd %d: %s", fd, strerror(errno));
+    if (S_ISREG(st.st_mode) &&
+        (offset > (uint64_t)st.st_size || size > (uint64_t)st.st_size - offset))
+        return vmmem__err(-ERANGE,
+                          "vhost-user log fd %d: offset 0x%llx + size 0x%llx is past its end "
+                          "(0x%llx bytes)",
+                          fd, (unsigned long long)offset, (unsigned long long)size,
+                          (unsigned long long)st.st_size);
+    long ps = sysconf(_SC_PAGESIZE);
+    uint64_t page = ps > 0 ? (uint64_t)ps : 4096;
+    uint64_t delta = offset & (page - 1);
+    if (size > SIZE_MAX - delta)
+        return vmmem__err(VMMEM_EOVERFLOW, "vhost-user log too large");
+    struct vmmem_log *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return vmmem__err(-ENOMEM, "out of memory");
+    l->maplen = (size_t)(size + delta);
+    l->base = mmap(NULL, l->maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)(offset - delta));
+    if (l->base == MAP_FAILED) {
+        int e = errno;
+        free(l);
+        return vmmem__err(-e, "mapping vhost-user log fd %d (offset 0x%llx, size 0x%llx): %s", fd,
+                          (unsigned long long)offset, (unsigned long long)size, strerror(e));
+    }
+    l->bits = (_Atomic uint8_t *)((uint8_t *)l->base + delta);
+    l->size = size;
+    int rc = vmmem_map_set_dirty_tracking(m, true);
+    if (rc < 0) {
+        log_unmap(l);
+        return rc;
+    }
+    pthread_mutex_lock(&m->lock);
+    if (m->log != NULL) {
+        m->log->next = m->retired;
+        m->retired = m->log;
+    }
+    m->log = l;
+    set_region_logs(m, l);
+    pthread_mutex_unlock(&m->lock);
+    return 0;
+}
+
+int vmmem_map_detach_log(vmmem_map *m)
+{
+    if (m == NULL)
+        return vmmem__err(-EINVAL, "vmmem_map_detach_log: NULL map");
+    pthread_mutex_lock(&m->lock);
+    int rc = 0;
+    if (m->log == NULL) {
+        rc = vmmem__err(-ENOENT, "no vhost-user log is attached");
+    } else {
+        set_region_logs(m, NULL);
+        /* A writer may still hold the pointer: keep it mapped until the map dies. */
+        m->log->next = m->retired;
+        m->retired = m->log;
+        m->log = NULL;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
