@@ -191,6 +191,10 @@ static int rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, i
         done += n;
         if (done == len)
             break;
+        if (c->last == UINT64_MAX)
+            return vmmem__err_addr(VMMEM_EOVERFLOW, addr,
+                                   "access 0x%llx +0x%zx passes the end of guest address space",
+                                   (unsigned long long)addr, len);
         a += n;
         if ((c = next_touching(m, (size_t)(c - m->slots))) == NULL)
             return vmmem__err_partial(a, len, 0);

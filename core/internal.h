@@ -88,9 +88,17 @@ struct vmmem_region {
     int prot;
     struct vmmem_prov prov;
     struct vmmem_mapping mapping;
-    struct vmmem_region_spec spec; /* deep copy, owned */
+    struct vmmem_region_spec spec; /* deep copy, owned (shallow for an alias) */
     _Atomic(vmmem_bitmap *) bitmap;
+    struct vmmem_region *alias_of; /* re-based view of another region, or NULL */
 };
+
+VMMEM_HIDDEN int vmmem__region_new(struct vmmem_region **out, vmmem_registry *reg,
+                                   const struct vmmem_region_spec *spec);
+VMMEM_HIDDEN int vmmem__region_alias(struct vmmem_region **out, struct vmmem_region *orig,
+                                     uint64_t new_base);
+VMMEM_HIDDEN void vmmem__region_ref(struct vmmem_region *r);
+VMMEM_HIDDEN void vmmem__region_unref(struct vmmem_region *r);
 
 /* Lookup entry: hot fields inline, so a bisection probe touches one line. */
 struct vmmem_slot {
@@ -155,6 +163,10 @@ VMMEM_HIDDEN int vmmem__region_slice(const struct vmmem_region *r, uint8_t *host
 /* ---- config (config.c) ---- */
 VMMEM_HIDDEN int vmmem__validate_specs(vmmem_registry *reg, const struct vmmem_region_spec *specs,
                                        size_t n);
+/* A map over existing regions (references taken on success); sorted,
+ * VMMEM_EOVERLAP on overlap.  n may be 0 (an empty map, for spaces). */
+VMMEM_HIDDEN int vmmem__map_from_regions(vmmem_map **out, struct vmmem_region *const *rs, size_t n,
+                                         uint64_t page_size, bool tracking);
 /* Build a map from specs already validated (map.c). */
 VMMEM_HIDDEN int vmmem__map_build(vmmem_map **out, vmmem_registry *reg,
                                   const struct vmmem_region_spec *specs, size_t n,

@@ -45,10 +45,21 @@ static int copy_spec(struct vmmem_region_spec *dst, const struct vmmem_region_sp
     return 0;
 }
 
-static void region_unref(struct vmmem_region *r)
+void vmmem__region_ref(struct vmmem_region *r)
+{
+    atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+}
+
+void vmmem__region_unref(struct vmmem_region *r)
 {
     if (r == NULL || atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
         return;
+    if (r->alias_of != NULL) { /* a re-based view: the original owns the mapping */
+        vmmem_bitmap_free(atomic_load(&r->bitmap));
+        vmmem__region_unref(r->alias_of);
+        free(r);
+        return;
+    }
     vmmem__prov_unmap(&r->prov, &r->spec, &r->mapping);
     vmmem_bitmap_free(atomic_load(&r->bitmap));
     free_spec_copy(&r->spec);
@@ -56,8 +67,36 @@ static void region_unref(struct vmmem_region *r)
     free(r);
 }
 
+int vmmem__region_alias(struct vmmem_region **out, struct vmmem_region *orig, uint64_t new_base)
+{
+    if (orig->size - 1 > UINT64_MAX - new_base)
+        return vmmem__err_addr(VMMEM_EOVERFLOW, new_base,
+                               "re-basing 0x%llx bytes to 0x%llx passes 2^64",
+                               (unsigned long long)orig->size, (unsigned long long)new_base);
+    struct vmmem_region *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return vmmem__err(-ENOMEM, "out of memory");
+    while (orig->alias_of != NULL) /* alias the owner, never an alias */
+        orig = orig->alias_of;
+    vmmem__region_ref(orig);
+    r->alias_of = orig;
+    atomic_init(&r->refs, 1);
+    atomic_init(&r->bitmap, NULL);
+    r->start = new_base;
+    r->size = orig->size;
+    r->last = new_base + (orig->size - 1);
+    r->host = orig->host;
+    r->prot = orig->prot;
+    r->prov = orig->prov;
+    r->mapping = orig->mapping;
+    r->spec = orig->spec; /* shallow: owned by orig */
+    r->spec.addr = new_base;
+    *out = r;
+    return 0;
+}
+
 /* Map one validated spec into a new region. */
-static int region_new(struct vmmem_region **out, vmmem_registry *reg,
+int vmmem__region_new(struct vmmem_region **out, vmmem_registry *reg,
                       const struct vmmem_region_spec *spec)
 {
     if (spec->size - 1 > (uint64_t)SIZE_MAX)
@@ -128,11 +167,55 @@ static void map_destroy(vmmem_map *m)
 {
     /* Unmap in reverse address order; harmless, but predictable. */
     for (size_t i = m->n; i-- > 0;)
-        region_unref(m->slots[i].r);
+        vmmem__region_unref(m->slots[i].r);
     free(m->slots);
     vmmem__logs_free(m);
     pthread_mutex_destroy(&m->lock);
     free(m);
+}
+
+int vmmem__map_from_regions(vmmem_map **out, struct vmmem_region *const *rs, size_t n,
+                            uint64_t page_size, bool tracking)
+{
+    vmmem_map *m = calloc(1, sizeof *m);
+    if (m == NULL || (m->slots = calloc(n ? n : 1, sizeof *m->slots)) == NULL) {
+        free(m);
+        return vmmem__err(-ENOMEM, "out of memory");
+    }
+    atomic_init(&m->refs, 1);
+    atomic_init(&m->tracking, false);
+    m->dirty_page_size = page_size;
+    pthread_mutex_init(&m->lock, NULL);
+    for (size_t i = 0; i < n; i++) {
+        struct vmmem_region *r = rs[i];
+        m->slots[i] = (struct vmmem_slot){r->start, r->last, r->host, r, r->prot};
+    }
+    m->n = n;
+    qsort(m->slots, n, sizeof *m->slots, cmp_slot);
+    for (size_t i = 1; i < n; i++) {
+        if (m->slots[i].start <= m->slots[i - 1].last) {
+            int rc = vmmem__err_addr(VMMEM_EOVERLAP, m->slots[i].start,
+                                     "region [0x%llx, 0x%llx] overlaps region [0x%llx, 0x%llx]",
+                                     (unsigned long long)m->slots[i].start,
+                                     (unsigned long long)m->slots[i].last,
+                                     (unsigned long long)m->slots[i - 1].start,
+                                     (unsigned long long)m->slots[i - 1].last);
+            m->n = 0; /* no references were taken yet */
+            map_destroy(m);
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        vmmem__region_ref(m->slots[i].r);
+    if (tracking) {
+        int rc = vmmem_map_set_dirty_tracking(m, true);
+        if (rc < 0) {
+            map_destroy(m);
+            return rc;
+        }
+    }
+    *out = m;
+    return 0;
 }
 
 int vmmem__map_build(vmmem_map **out, vmmem_registry *reg, const struct vmmem_region_spec *specs,
@@ -153,7 +236,7 @@ int vmmem__map_build(vmmem_map **out, vmmem_registry *reg, const struct vmmem_re
     pthread_mutex_init(&m->lock, NULL);
     for (size_t i = 0; i < n; i++) {
         struct vmmem_region *r = NULL;
-        rc = region_new(&r, reg, &specs[i]);
+        rc = vmmem__region_new(&r, reg, &specs[i]);
         if (rc < 0)
             goto fail;
         m->slots[m->n++] = (struct vmmem_slot){r->start, r->last, r->host, r, r->prot};

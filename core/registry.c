@@ -311,6 +311,23 @@ int vmmem_registry_load(vmmem_registry *reg, const char *path)
         return vmmem__err(-errno, "plugin '%s': %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode))
         return vmmem__err(VMMEM_ENOT_PLUGIN, "plugin '%s' is not a regular file", path);
+    /* Anyone could swap in code we would run: refuse. */
+    if (st.st_mode & S_IWOTH)
+        return vmmem__err(-EPERM, "refusing plugin '%s': the file is world-writable", path);
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    size_t dlen = (size_t)(slash - path);
+    if (dlen == 0)
+        dlen = 1; /* "/x.so" lives in "/" */
+    if (dlen < sizeof dir) {
+        memcpy(dir, path, dlen);
+        dir[dlen] = '\0';
+        struct stat dst;
+        if (stat(dir, &dst) == 0 && (dst.st_mode & S_IWOTH))
+            return vmmem__err(-EPERM,
+                              "refusing plugin '%s': its directory '%s' is world-writable", path,
+                              dir);
+    }
 
     struct vmmem_plugin_handle *h = calloc(1, sizeof *h);
     if (h == NULL || (h->path = strdup(path)) == NULL) {

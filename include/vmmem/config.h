@@ -14,7 +14,8 @@
  *
  * Errors (vmmem_last_error() has the 1-based column and quotes the text):
  * VMMEM_ESYNTAX, VMMEM_EBAD_NUMBER, VMMEM_EMISSING_KEY (addr/size),
- * VMMEM_EDUPLICATE_KEY, VMMEM_EOVERFLOW (addr + size wraps); when the specs
+ * VMMEM_EDUPLICATE_KEY, VMMEM_EZERO_SIZE, VMMEM_EOVERFLOW (addr + size - 1
+ * passes UINT64_MAX: a region may end exactly at the top); when the specs
  * are checked against a registry also VMMEM_ENO_PROVIDER,
  * VMMEM_EUNKNOWN_KEY, VMMEM_EMISSING_KEY and VMMEM_EOVERLAP.
  */

@@ -163,8 +163,10 @@ VMMEM_EXPORT int vmmem_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, const v
 
 /*
  * Atomic load/store of a naturally aligned 1, 2, 4 or 8-byte value.
- * VMMEM_EMISALIGNED when addr is not a multiple of size, -EINVAL for other
- * sizes, VMMEM_EINVALID_ADDRESS when unbacked, VMMEM_ENO_HOST_ADDRESS for a
+ * VMMEM_EMISALIGNED when addr is not a multiple of size (or the region's
+ * host address for it is not), -EINVAL for other sizes,
+ * VMMEM_EINVALID_ADDRESS when unbacked, VMMEM_ECROSSES_REGION when the value
+ * does not lie inside one region, VMMEM_ENO_HOST_ADDRESS for a
  * map-on-access region, VMMEM_EREAD_ONLY for a store into a read-only
  * region.  A load takes VMMEM_RELAXED, VMMEM_ACQUIRE or VMMEM_SEQ_CST, a
  * store VMMEM_RELAXED, VMMEM_RELEASE or VMMEM_SEQ_CST; other orders are
@@ -182,7 +184,11 @@ VMMEM_EXPORT int vmmem_store(const vmmem_map *m, vmmem_gaddr_t addr, size_t size
  * bytes than asked) and never continues into the next region after one; it
  * marks dirty exactly the bytes read.  Returns bytes moved; an error when
  * nothing could be moved (the fd's -errno, or VMMEM_EINVALID_ADDRESS).
- * The *_exact variants return 0 or VMMEM_EPARTIAL (completed = bytes moved).
+ * A read-only region ends read_from_fd like a hole (VMMEM_EREAD_ONLY when it
+ * is the first one).  End of file moves 0 bytes and returns 0.
+ * The *_exact variants call the above once and return 0, VMMEM_EPARTIAL
+ * (completed = bytes moved; they do not retry a short transfer), or the
+ * error above when nothing was moved.
  */
 VMMEM_EXPORT int64_t vmmem_read_from_fd(const vmmem_map *m, vmmem_gaddr_t addr, int fd,
                                         size_t count);

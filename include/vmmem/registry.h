@@ -10,6 +10,9 @@
  * the current directory), then the install directory compiled into the
  * library (vmmem_plugin_dir()).  Every "*.so" file found there is loaded.
  *
+ * A plugin file that is world-writable, or whose directory is, is refused
+ * with -EPERM: anyone could swap in code that the VMM would run.
+ *
  * A plugin is never unloaded while a region made by one of its providers is
  * alive: regions hold a reference to it.
  */
@@ -34,7 +37,8 @@ VMMEM_EXPORT vmmem_registry *vmmem_default_registry(void);
 
 /*
  * Load one plugin file (an absolute path).  Errors, each naming the file:
- * -EINVAL (relative path), -ENOENT (missing file), VMMEM_ENOT_PLUGIN (not a
+ * -EINVAL (relative path), -ENOENT (missing file), -EPERM (world-writable
+ * file or directory), VMMEM_ENOT_PLUGIN (not a
  * loadable object, or no entry symbol), VMMEM_EABI (ABI version mismatch or
  * a struct too small), VMMEM_EDUPLICATE (a provider name already in the
  * registry).  On error nothing from the file is registered.

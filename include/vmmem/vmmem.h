@@ -16,6 +16,7 @@
 #include "provider.h"
 #include "registry.h"
 #include "slice.h"
+#include "space.h"
 
 VMMEM_BEGIN_DECLS
 

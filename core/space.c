@@ -1,0 +1,249 @@
+/*
+ * Hot-plug address spaces: readers take reference-counted snapshots of the
+ * current map without locking; writers publish new maps.
+ *
+ * Reclamation uses two reader counters and a phase (a small userspace-RCU
+ * grace period): a reader bumps the counter of the current phase around
+ * "load pointer, take a reference".  A writer swaps the pointer, then flips
+ * the phase and waits for the old phase's counter to drain, twice, so that
+ * every reader that might have loaded the old pointer holds its reference
+ * before the writer drops the space's own.  Readers never wait; new readers
+ * go to the other counter, so writers cannot starve.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct vmmem_space {
+    _Atomic(vmmem_map *) cur;
+    _Atomic unsigned phase;
+    _Atomic long readers[2];
+    pthread_mutex_t lock; /* serializes writers */
+    uint64_t page_size;
+    bool tracking;
+};
+
+vmmem_map *vmmem_space_snapshot(vmmem_space *s)
+{
+    if (s == NULL)
+        return NULL;
+    unsigned p = atomic_load(&s->phase) & 1;
+    atomic_fetch_add(&s->readers[p], 1);
+    vmmem_map *m = atomic_load(&s->cur);
+    vmmem_map_ref(m);
+    atomic_fetch_sub(&s->readers[p], 1);
+    return m;
+}
+
+static void wait_readers(vmmem_space *s)
+{
+    for (int round = 0; round < 2; round++) {
+        unsigned old = atomic_fetch_add(&s->phase, 1) & 1;
+        while (atomic_load(&s->readers[old]) != 0)
+            sched_yield();
+    }
+}
+
+/* Publish m (consumes the caller's reference). Called with the lock held. */
+static void publish_locked(vmmem_space *s, vmmem_map *m)
+{
+    vmmem_map *old = atomic_exchange(&s->cur, m);
+    wait_readers(s);
+    vmmem_map_unref(old);
+}
+
+int vmmem_space_new(vmmem_space **out, vmmem_map *initial, const struct vmmem_map_options *opts)
+{
+    if (out == NULL)
+        return vmmem__err(-EINVAL, "vmmem_space_new: NULL output pointer");
+    uint64_t page = initial ? initial->dirty_page_size : 4096;
+    bool tracking = false;
+    if (opts != NULL) {
+        if (opts->struct_size < sizeof *opts)
+            return vmmem__err(-EINVAL, "space options: struct_size too small");
+        if (opts->dirty_page_size != 0) {
+            if (opts->dirty_page_size & (opts->dirty_page_size - 1))
+                return vmmem__err(-EINVAL, "space options: dirty page size is not a power of two");
+            page = opts->dirty_page_size;
+        }
+        tracking = (opts->flags & VMMEM_MAP_DIRTY_TRACKING) != 0;
+    }
+    vmmem_space *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return vmmem__err(-ENOMEM, "out of memory");
+    s->page_size = page;
+    s->tracking = tracking;
+    vmmem_map *m = initial ? vmmem_map_ref(initial) : NULL;
+    int rc = 0;
+    if (m == NULL)
+        rc = vmmem__map_from_regions(&m, NULL, 0, page, tracking);
+    else if (tracking)
+        rc = vmmem_map_set_dirty_tracking(m, true);
+    if (rc < 0) {
+        vmmem_map_unref(m);
+        free(s);
+        return rc;
+    }
+    atomic_init(&s->cur, m);
+    atomic_init(&s->phase, 0);
+    atomic_init(&s->readers[0], 0);
+    atomic_init(&s->readers[1], 0);
+    pthread_mutex_init(&s->lock, NULL);
+    *out = s;
+    return 0;
+}
+
+void vmmem_space_free(vmmem_space *s)
+{
+    if (s == NULL)
+        return;
+    vmmem_map_unref(atomic_load(&s->cur));
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+/* Index of the region of exactly [base, base+size) in m, or -1. */
+static long find_exact(const vmmem_map *m, uint64_t base, uint64_t size)
+{
+    long i = vmmem__find_slot(m, base);
+    if (i >= 0 && m->slots[i].start == base && m->slots[i].r->size == size)
+        return i;
+    return -1;
+}
+
+static int err_no_region(uint64_t base, uint64_t size)
+{
+    return vmmem__err_addr(VMMEM_EINVALID_ADDRESS, base,
+                           "no region of exactly [0x%llx, +0x%llx) is published",
+                           (unsigned long long)base, (unsigned long long)size);
+}
+
+/*
+ * Build and publish: the current regions minus index skip (or -1), plus add
+ * (or NULL).  Consumes nothing; on failure the published map is unchanged.
+ */
+static int rebuild_locked(vmmem_space *s, long skip, struct vmmem_region *add)
+{
+    vmmem_map *cur = atomic_load(&s->cur);
+    struct vmmem_region **rs = malloc((cur->n + 1) * sizeof *rs);
+    if (rs == NULL)
+        return vmmem__err(-ENOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < cur->n; i++)
+        if ((long)i != skip)
+            rs[n++] = cur->slots[i].r;
+    if (add != NULL)
+        rs[n++] = add;
+    vmmem_map *m;
+    bool tracking = s->tracking || vmmem_map_dirty_tracking(cur);
+    int rc = vmmem__map_from_regions(&m, rs, n, s->page_size, tracking);
+    free(rs);
+    if (rc == 0)
+        publish_locked(s, m);
+    return rc;
+}
+
+/* Overlap of [a, a+size) with any region of cur except skip. */
+static int check_free(const vmmem_map *cur, uint64_t a, uint64_t size, long skip)
+{
+    uint64_t last = a + (size - 1);
+    for (size_t i = 0; i < cur->n; i++)
+        if ((long)i != skip && cur->slots[i].start <= last && a <= cur->slots[i].last)
+            return vmmem__err_addr(VMMEM_EOVERLAP, a,
+                                   "region [0x%llx, 0x%llx] overlaps published region "
+                                   "[0x%llx, 0x%llx]",
+                                   (unsigned long long)a, (unsigned long long)last,
+                                   (unsigned long long)cur->slots[i].start,
+                                   (unsigned long long)cur->slots[i].last);
+    return 0;
+}
+
+static int add_or_replace(vmmem_space *s, long skip_needed, uint64_t base, uint64_t size,
+                          vmmem_registry *reg, const struct vmmem_region_spec *spec)
+{
+    if (s == NULL || spec == NULL)
+        return vmmem__err(-EINVAL, "NULL space or spec");
+    int rc = vmmem__validate_specs(reg, spec, 1);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&s->lock);
+    vmmem_map *cur = atomic_load(&s->cur);
+    long skip = -1;
+    if (skip_needed && (skip = find_exact(cur, base, size)) < 0) {
+        rc = err_no_region(base, size);
+        goto out;
+    }
+    /* Check before mapping anything. */
+    if ((rc = check_free(cur, spec->addr, spec->size, skip)) < 0)
+        goto out;
+    struct vmmem_region *r;
+    if ((rc = vmmem__region_new(&r, reg, spec)) < 0)
+        goto out;
+    rc = rebuild_locked(s, skip, r);
+    vmmem__region_unref(r); /* the new map holds it, or it is unmapped now */
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int vmmem_space_add(vmmem_space *s, vmmem_registry *reg, const struct vmmem_region_spec *spec)
+{
+    return add_or_replace(s, 0, 0, 0, reg, spec);
+}
+
+int vmmem_space_replace(vmmem_space *s, vmmem_gaddr_t base, uint64_t size, vmmem_registry *reg,
+                        const struct vmmem_region_spec *spec)
+{
+    return add_or_replace(s, 1, base, size, reg, spec);
+}
+
+int vmmem_space_remove(vmmem_space *s, vmmem_gaddr_t base, uint64_t size)
+{
+    if (s == NULL)
+        return vmmem__err(-EINVAL, "NULL space");
+    pthread_mutex_lock(&s->lock);
+    long i = find_exact(atomic_load(&s->cur), base, size);
+    int rc = i < 0 ? err_no_region(base, size) : rebuild_locked(s, i, NULL);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int vmmem_space_rebase(vmmem_space *s, vmmem_gaddr_t base, uint64_t size, vmmem_gaddr_t new_base)
+{
+    if (s == NULL)
+        return vmmem__err(-EINVAL, "NULL space");
+    pthread_mutex_lock(&s->lock);
+    vmmem_map *cur = atomic_load(&s->cur);
+    long i = find_exact(cur, base, size);
+    int rc;
+    struct vmmem_region *alias = NULL;
+    if (i < 0)
+        rc = err_no_region(base, size);
+    else if ((rc = vmmem__region_alias(&alias, cur->slots[i].r, new_base)) == 0 &&
+             (rc = check_free(cur, new_base, size, i)) == 0)
+        rc = rebuild_locked(s, i, alias);
+    if (alias != NULL)
+        vmmem__region_unref(alias);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int vmmem_space_publish(vmmem_space *s, vmmem_map *m)
+{
+    if (s == NULL || m == NULL)
+        return vmmem__err(-EINVAL, "NULL space or map");
+    pthread_mutex_lock(&s->lock);
+    if (s->tracking) {
+        int rc = vmmem_map_set_dirty_tracking(m, true);
+        if (rc < 0) {
+            pthread_mutex_unlock(&s->lock);
+            return rc;
+        }
+    }
+    publish_locked(s, vmmem_map_ref(m));
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}

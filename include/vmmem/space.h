@@ -1,0 +1,56 @@
+/*
+ * libvmmem - memory hot-plug: an address space that publishes the current
+ * guest memory map (the crate's GuestMemoryAtomic).
+ *
+ * Readers (vCPU and device threads) take a snapshot with
+ * vmmem_space_snapshot(): no lock, no blocking, one reference-counted map
+ * that stays valid - every region of it stays mapped - until they drop it
+ * with vmmem_map_unref().  Writers (serialized by an internal mutex) add,
+ * remove, replace or re-base regions; each change builds a new map and
+ * publishes it atomically.  A removed region is unmapped when the last
+ * snapshot holding it is dropped.  A failing change leaves the published
+ * map exactly as it was.
+ *
+ * A space may be empty (no regions): its snapshot is a map with zero
+ * regions, on which every access fails with VMMEM_EINVALID_ADDRESS.
+ */
+#ifndef VMMEM_SPACE_H
+#define VMMEM_SPACE_H
+
+#include "map.h"
+
+VMMEM_BEGIN_DECLS
+
+typedef struct vmmem_space vmmem_space;
+
+/* A space publishing initial (a reference is taken), or empty when NULL.
+ * opts (dirty page size, tracking) apply to every map the space builds. */
+VMMEM_EXPORT int vmmem_space_new(vmmem_space **out, vmmem_map *initial,
+                                 const struct vmmem_map_options *opts);
+/* Drop the space's reference to its current map; snapshots stay valid. */
+VMMEM_EXPORT void vmmem_space_free(vmmem_space *s);
+
+/* The current map, with a reference the caller must drop (never NULL for a
+ * valid space).  Lock-free and wait-free for readers. */
+VMMEM_EXPORT vmmem_map *vmmem_space_snapshot(vmmem_space *s);
+
+/* Map one region (spec, through reg) and publish a map that adds it.
+ * VMMEM_EOVERLAP if it overlaps a published region. */
+VMMEM_EXPORT int vmmem_space_add(vmmem_space *s, vmmem_registry *reg,
+                                 const struct vmmem_region_spec *spec);
+/* Publish a map without the region of exactly [base, base+size):
+ * VMMEM_EINVALID_ADDRESS when no region has that base and size. */
+VMMEM_EXPORT int vmmem_space_remove(vmmem_space *s, vmmem_gaddr_t base, uint64_t size);
+/* Remove [base, base+size) and add spec in one publication. */
+VMMEM_EXPORT int vmmem_space_replace(vmmem_space *s, vmmem_gaddr_t base, uint64_t size,
+                                     vmmem_registry *reg, const struct vmmem_region_spec *spec);
+/* Publish the same mapping of region [base, base+size) at new_base instead
+ * (no copy, no remap). */
+VMMEM_EXPORT int vmmem_space_rebase(vmmem_space *s, vmmem_gaddr_t base, uint64_t size,
+                                    vmmem_gaddr_t new_base);
+/* Publish m as a whole (a reference is taken). */
+VMMEM_EXPORT int vmmem_space_publish(vmmem_space *s, vmmem_map *m);
+
+VMMEM_END_DECLS
+
+#endif
