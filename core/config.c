@@ -143,6 +143,19 @@ static const char *excerpt(const char *t, size_t pos, char *buf, size_t cap)
     return buf;
 }
 
+/* The raw text of the value starting at pos (up to ',' ';' or end). */
+static const char *value_at(const char *t, size_t pos, char *buf, size_t cap)
+{
+    size_t n = 0;
+    while (t[pos + n] != '\0' && t[pos + n] != ',' && t[pos + n] != ';' && n + 1 < cap)
+        n++;
+    while (n > 0 && is_blank(t[pos + n - 1]))
+        n--;
+    memcpy(buf, t + pos, n);
+    buf[n] = '\0';
+    return buf;
+}
+
 /* Read a value with backslash escapes up to an unescaped ',' ';' or end.
  * Trailing unescaped blanks are trimmed. */
 static int read_value(struct parser *ps, char **out)
@@ -321,14 +334,15 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
         return vmmem__err_col(VMMEM_EMISSING_KEY, c->region,
                               "region at column %d ('%s') has no '%s=' key", c->region,
                               excerpt(t, start, ex, sizeof ex), have_addr ? "size" : "addr");
+    char vx[64];
     if (s->size == 0)
-        return vmmem__err_col(VMMEM_EZERO_SIZE, c->size_val,
-                              "region at column %d has size 0", c->region);
+        return vmmem__err_col(VMMEM_EZERO_SIZE, c->size_val, "size '%s' at column %d is zero",
+                              value_at(t, (size_t)c->size_val - 1, vx, sizeof vx), c->size_val);
     if (s->size - 1 > UINT64_MAX - s->addr)
         return vmmem__err_col(VMMEM_EOVERFLOW, c->size_val,
-                              "region at column %d: addr 0x%llx + size 0x%llx passes 2^64",
-                              c->region, (unsigned long long)s->addr,
-                              (unsigned long long)s->size);
+                              "size '%s' at column %d: addr 0x%llx + size 0x%llx passes 2^64",
+                              value_at(t, (size_t)c->size_val - 1, vx, sizeof vx), c->size_val,
+                              (unsigned long long)s->addr, (unsigned long long)s->size);
     return 0;
 }
 

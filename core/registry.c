@@ -4,6 +4,7 @@
  * hooks (the only code that calls through a provider table).
  */
 #include <dirent.h>
+#include <stddef.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +23,11 @@ struct vmmem_plugin_handle {
     _Atomic long refs;
     void *dl;
     char *path;
+    /* Full-size copies of the plugin's provider tables (slots a plugin
+     * built against an older header does not have are NULL). */
+    struct vmmem_provider *copies;
+    const struct vmmem_provider **ptrs;
+    size_t ncopies;
 };
 
 struct failure {
@@ -85,7 +91,10 @@ void vmmem__plugin_unref(struct vmmem_plugin_handle *h)
 {
     if (h == NULL || atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
         return;
-    dlclose(h->dl);
+    if (h->dl != NULL)
+        dlclose(h->dl);
+    free(h->copies);
+    free(h->ptrs);
     free(h->path);
     free(h);
 }
@@ -216,6 +225,10 @@ static bool valid_name(const char *s)
     return true;
 }
 
+/* Everything up to and including unmap is required; later slots are optional. */
+#define VMMEM__PROVIDER_MIN_SIZE \
+    (offsetof(struct vmmem_provider, unmap) + sizeof(((struct vmmem_provider *)0)->unmap))
+
 /* Check one provider table; from names the file (or "the program"). */
 static int check_provider(const struct vmmem_provider *p, const char *from)
 {
@@ -224,10 +237,10 @@ static int check_provider(const struct vmmem_provider *p, const char *from)
     if (p->abi_version != VMMEM_PROVIDER_ABI_VERSION)
         return vmmem__err(VMMEM_EABI, "%s: provider ABI version %u, this libvmmem speaks %u", from,
                           p->abi_version, VMMEM_PROVIDER_ABI_VERSION);
-    if (p->struct_size < sizeof(struct vmmem_provider))
-        return vmmem__err(VMMEM_EABI, "%s: provider struct is %u bytes, ABI %u needs %zu", from,
-                          p->struct_size, VMMEM_PROVIDER_ABI_VERSION,
-                          sizeof(struct vmmem_provider));
+    if (p->struct_size < VMMEM__PROVIDER_MIN_SIZE)
+        return vmmem__err(VMMEM_EABI, "%s: provider struct is %u bytes, ABI %u needs at least %zu",
+                          from, p->struct_size, VMMEM_PROVIDER_ABI_VERSION,
+                          (size_t)VMMEM__PROVIDER_MIN_SIZE);
     if (!valid_name(p->name))
         return vmmem__err(VMMEM_EPROVIDER, "%s: provider name '%s' is not [A-Za-z0-9_.-]+", from,
                           p->name ? p->name : "(null)");
@@ -286,6 +299,11 @@ int vmmem_registry_add(vmmem_registry *reg, const struct vmmem_provider *p)
     int rc = check_provider(p, "the program");
     if (rc < 0)
         return rc;
+    if (p->struct_size < sizeof(struct vmmem_provider))
+        return vmmem__err(VMMEM_EABI,
+                          "the program: provider '%s' struct is %u bytes; static registration "
+                          "needs the full %zu (rebuild against this header)",
+                          p->name, p->struct_size, sizeof(struct vmmem_provider));
     pthread_mutex_lock(&reg->lock);
     rc = add_locked(reg, &p, 1, NULL, "the program");
     pthread_mutex_unlock(&reg->lock);
@@ -385,6 +403,20 @@ int vmmem_registry_load(vmmem_registry *reg, const char *path)
         if ((rc = check_provider(pl->providers[i], from)) < 0)
             goto fail;
     }
+    h->ncopies = pl->n_providers;
+    h->copies = calloc(h->ncopies, sizeof *h->copies);
+    h->ptrs = calloc(h->ncopies, sizeof *h->ptrs);
+    if (h->copies == NULL || h->ptrs == NULL) {
+        rc = vmmem__err(-ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < h->ncopies; i++) {
+        const struct vmmem_provider *p = pl->providers[i];
+        size_t n = p->struct_size < sizeof *p ? p->struct_size : sizeof *p;
+        memcpy(&h->copies[i], p, n);
+        h->copies[i].struct_size = sizeof *p;
+        h->ptrs[i] = &h->copies[i];
+    }
     pthread_mutex_lock(&reg->lock);
     if (loaded_locked(reg, path)) {
         rc = vmmem__err(VMMEM_EDUPLICATE, "plugin '%s' is already loaded in this registry", path);
@@ -397,7 +429,7 @@ int vmmem_registry_load(vmmem_registry *reg, const char *path)
             reg->plugins = np;
             char from[4200];
             snprintf(from, sizeof from, "plugin '%s'", path);
-            rc = add_locked(reg, pl->providers, pl->n_providers, h, from);
+            rc = add_locked(reg, h->ptrs, h->ncopies, h, from);
             if (rc == 0)
                 reg->plugins[reg->nplugins++] = h;
         }
@@ -528,14 +560,9 @@ int vmmem_registry_discover(vmmem_registry *reg)
     char *save = NULL;
     for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save))
         loaded += scan_dir(reg, dir, &first);
-    if (first != 0) {
-        pthread_mutex_lock(&reg->lock);
-        const struct failure *f = &reg->fails[reg->nfails ? reg->nfails - 1 : 0];
-        pthread_mutex_unlock(&reg->lock);
-        (void)f;
+    if (first != 0)
         return vmmem__err(first, "%d plugin(s) loaded; some failed, first: %s", loaded,
                           vmmem_strerror(first));
-    }
     return loaded;
 }
 

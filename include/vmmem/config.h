@@ -13,7 +13,9 @@
  * Example: "mmap:addr=0,size=2G;file:addr=0x100000000,size=1G,path=/dev/shm/vm0"
  *
  * Errors (vmmem_last_error() has the 1-based column and quotes the text):
- * VMMEM_ESYNTAX, VMMEM_EBAD_NUMBER, VMMEM_EMISSING_KEY (addr/size),
+ * VMMEM_ENO_REGIONS (empty text), VMMEM_ESYNTAX (a missing ':' is reported at
+ * the first character after the provider name), VMMEM_EBAD_NUMBER,
+ * VMMEM_EBAD_VALUE (addr/size without a value), VMMEM_EMISSING_KEY (addr/size),
  * VMMEM_EDUPLICATE_KEY, VMMEM_EZERO_SIZE, VMMEM_EOVERFLOW (addr + size - 1
  * passes UINT64_MAX: a region may end exactly at the top); when the specs
  * are checked against a registry also VMMEM_ENO_PROVIDER,

@@ -17,7 +17,10 @@
  * VMMEM_EABI); struct_size tells the core how many fields the plugin knows.
  * Fields are only ever appended, so a plugin built against an older header
  * of the same ABI version keeps working, and a NULL or absent slot becomes a
- * clean error from the core, never a call through a bad pointer.
+ * clean error from the core, never a call through a bad pointer.  Every
+ * field up to and including unmap is required.  The core keeps its own
+ * full-size copy of each provider table; hooks receive that copy as p (so
+ * use p->user, not the address of your static table).
  *
  * A provider turns a region spec (guest start, size, key=value options) into
  * a mapping, and undoes it.  Providers that cannot give a permanent host
@@ -126,7 +129,7 @@ struct vmmem_host {
 struct vmmem_provider {
     uint32_t abi_version; /* VMMEM_PROVIDER_ABI_VERSION */
     uint32_t struct_size; /* sizeof(struct vmmem_provider) as compiled */
-    const char *name;     /* what config strings name; [a-z0-9_-]+ */
+    const char *name;     /* what config strings name; [A-Za-z0-9_.-]+ */
     const char *description;
     const struct vmmem_option_desc *options; /* accepted keys, {NULL}-ended */
     void *user;                              /* provider-private */

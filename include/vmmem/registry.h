@@ -8,7 +8,7 @@
  * Discovery order (vmmem_registry_discover): every directory listed in
  * VMMEM_PLUGIN_PATH (colon-separated; relative entries are ignored, never
  * the current directory), then the install directory compiled into the
- * library (vmmem_plugin_dir()).  Every "*.so" file found there is loaded.
+ * library (vmmem_plugin_dir() returns the whole search path).  Every "*.so" file found there is loaded.
  *
  * A plugin file that is world-writable, or whose directory is, is refused
  * with -EPERM: anyone could swap in code that the VMM would run.
@@ -40,7 +40,8 @@ VMMEM_EXPORT vmmem_registry *vmmem_default_registry(void);
  * -EINVAL (relative path), -ENOENT (missing file), -EPERM (world-writable
  * file or directory), VMMEM_ENOT_PLUGIN (not a
  * loadable object, or no entry symbol), VMMEM_EABI (ABI version mismatch or
- * a struct too small), VMMEM_EDUPLICATE (a provider name already in the
+ * a struct too small), VMMEM_EPROVIDER (a provider without map/unmap, a bad
+ * name, no providers), the plugin's own code when its entry refuses, VMMEM_EDUPLICATE (a provider name already in the
  * registry).  On error nothing from the file is registered.
  */
 VMMEM_EXPORT int vmmem_registry_load(vmmem_registry *reg, const char *path);
