@@ -9,6 +9,11 @@
  * writes and copies into slices.  Reads never mark.  Writes through a raw
  * host pointer (vmmem_map_host_address) are not tracked: mark them with
  * vmmem_map_mark_dirty().
+ *
+ * Pages are counted from each region's start (page k of a region covers
+ * region offsets [k*page, (k+1)*page)); for regions whose start is a
+ * multiple of the page size that is the same as guest-physical pages.  The
+ * vhost-user log below always counts absolute guest-physical 4 KiB pages.
  */
 #ifndef VMMEM_DIRTY_H
 #define VMMEM_DIRTY_H
@@ -24,7 +29,8 @@ VMMEM_EXPORT int vmmem_map_set_dirty_tracking(vmmem_map *m, bool on);
 VMMEM_EXPORT bool vmmem_map_dirty_tracking(const vmmem_map *m);
 /* The map's dirty page size. */
 VMMEM_EXPORT uint64_t vmmem_map_dirty_page_size(const vmmem_map *m);
-/* Mark [addr, addr+len) dirty by hand (no-op while tracking is off). */
+/* Mark [addr, addr+len) dirty by hand (no-op while tracking is off).
+ * VMMEM_EINVALID_ADDRESS (nothing marked) unless every byte is backed. */
 VMMEM_EXPORT int vmmem_map_mark_dirty(const vmmem_map *m, vmmem_gaddr_t addr, uint64_t len);
 /* True when the page holding addr is marked. */
 VMMEM_EXPORT bool vmmem_map_is_dirty(const vmmem_map *m, vmmem_gaddr_t addr);
@@ -78,7 +84,10 @@ VMMEM_EXPORT bool vmmem_harvest_next_run(const vmmem_harvest *h, vmmem_harvest_i
  * also marks the log.  Pages beyond the log's size are ignored (the
  * front-end sized it).  Detach unmaps it.  Only one log per map.
  */
+/* Errors: -EINVAL (size 0), -EBADF or another -errno from fstat/mmap,
+ * -ERANGE (offset + size past the end of a regular file or memfd). */
 VMMEM_EXPORT int vmmem_map_attach_log(vmmem_map *m, int fd, uint64_t offset, uint64_t size);
+/* -ENOENT when no log is attached. */
 VMMEM_EXPORT int vmmem_map_detach_log(vmmem_map *m);
 #define VMMEM_LOG_PAGE_SIZE 4096u
 

@@ -30,7 +30,7 @@ struct vmmem_guard;
 typedef struct vmmem_slice {
     uint8_t *ptr;              /* first byte (valid while the slice is held) */
     size_t len;                /* bytes */
-    vmmem_bitmap *bitmap;      /* region's dirty bitmap or NULL */
+    vmmem_bitmap *bitmap;      /* region's dirty bitmap, NULL if none existed yet */
     uint64_t bitmap_offset;    /* offset of ptr[0] in the region */
     struct vmmem_guard *guard; /* map-on-access mapping, or NULL */
 } vmmem_slice;
@@ -83,8 +83,14 @@ VMMEM_EXPORT int vmmem_slice_store(const vmmem_slice *s, size_t off, size_t size
  *
  * next returns 1 with a slice, 0 at the end, or an error once (then 0):
  * VMMEM_EINVALID_ADDRESS with the hole's address in it->addr and in
- * vmmem_last_error()->addr, or VMMEM_EOVERFLOW when addr + len wraps past
- * 2^64 (ending exactly at 2^64 is fine).
+ * vmmem_last_error()->addr, or VMMEM_EOVERFLOW when the remaining range
+ * wraps past 2^64 (checked before each slice, so a wrapping range fails on
+ * the first call; ending exactly at 2^64 is fine).
+ *
+ * Dirty marks: a slice carries its region's bitmap when one exists; whether
+ * it marks is decided at each write by the map's tracking switch, so a slice
+ * taken before tracking was switched on does not mark (its bitmap is NULL)
+ * and one taken while on stops marking when tracking is switched off.
  */
 typedef struct vmmem_slice_iter {
     const vmmem_map *map;

@@ -17,6 +17,7 @@
 #include "registry.h"
 #include "slice.h"
 #include "space.h"
+#include "vhost.h"
 
 VMMEM_BEGIN_DECLS
 
