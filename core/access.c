@@ -71,7 +71,7 @@ static int copy_piece(const struct vmmem_slot *s, uint64_t addr, uint8_t *buf, s
     if (VMMEM_LIKELY(s->host != NULL)) {
         if (dir == DIR_WRITE) {
             vmmem__copy(s->host + off, buf, n);
-            vmmem__dirty(vmmem__region_bitmap(s->r), off, n);
+            vmmem__slot_dirty(s, off, n);
         } else {
             vmmem__copy(buf, s->host + off, n);
         }
@@ -85,7 +85,7 @@ static int copy_piece(const struct vmmem_slot *s, uint64_t addr, uint8_t *buf, s
         return rc;
     if (dir == DIR_WRITE) {
         vmmem__copy(acc.ptr, buf, n);
-        vmmem__dirty(vmmem__region_bitmap(r), off, n);
+        vmmem__slot_dirty(s, off, n);
     } else {
         vmmem__copy(buf, acc.ptr, n);
     }
@@ -175,7 +175,7 @@ static int rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, i
         uint64_t off = addr - s->start;
         if (dir == DIR_WRITE) {
             vmmem__copy(s->host + off, buf, len);
-            vmmem__dirty(vmmem__region_bitmap(s->r), off, len);
+            vmmem__slot_dirty(s, off, len);
         } else {
             vmmem__copy(buf, s->host + off, len);
         }
@@ -341,7 +341,7 @@ static int map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *
                                (unsigned long long)addr, (void *)p, size);
     vmmem__atomic(p, size, val, order, store);
     if (store)
-        vmmem__dirty(vmmem__region_bitmap(s->r), off, size);
+        vmmem__slot_dirty(s, off, size);
     return 0;
 }
 
@@ -431,7 +431,7 @@ static int64_t fd_io(const vmmem_map *m, uint64_t addr, int fd, size_t count, in
             break;
         }
         if (dir == DIR_WRITE)
-            vmmem__dirty(vmmem__region_bitmap(s->r), off, (uint64_t)got);
+            vmmem__slot_dirty(s, off, (uint64_t)got);
         total += (size_t)got;
         if ((size_t)got < n || total == count)
             break; /* a short transfer ends the call: never skip ahead */

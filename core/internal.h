@@ -107,7 +107,18 @@ struct vmmem_slot {
     uint8_t *host; /* NULL for map-on-access */
     struct vmmem_region *r;
     int prot;
+    /* The region's bitmap while this map tracks dirty pages, else NULL: the
+     * write path tests one field on the line it already has. */
+    _Atomic(vmmem_bitmap *) dirty;
 };
+
+/* Mark a write to slot s (off, len relative to the region). */
+static inline void vmmem__slot_dirty(const struct vmmem_slot *s, uint64_t off, uint64_t len)
+{
+    vmmem_bitmap *b = atomic_load_explicit(&((struct vmmem_slot *)s)->dirty, memory_order_acquire);
+    if (VMMEM_UNLIKELY(b != NULL))
+        vmmem__bitmap_mark(b, off, len);
+}
 
 struct vmmem_map {
     _Atomic long refs;

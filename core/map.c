@@ -188,7 +188,7 @@ int vmmem__map_from_regions(vmmem_map **out, struct vmmem_region *const *rs, siz
     pthread_mutex_init(&m->lock, NULL);
     for (size_t i = 0; i < n; i++) {
         struct vmmem_region *r = rs[i];
-        m->slots[i] = (struct vmmem_slot){r->start, r->last, r->host, r, r->prot};
+        m->slots[i] = (struct vmmem_slot){r->start, r->last, r->host, r, r->prot, NULL};
     }
     m->n = n;
     qsort(m->slots, n, sizeof *m->slots, cmp_slot);
@@ -239,7 +239,7 @@ int vmmem__map_build(vmmem_map **out, vmmem_registry *reg, const struct vmmem_re
         rc = vmmem__region_new(&r, reg, &specs[i]);
         if (rc < 0)
             goto fail;
-        m->slots[m->n++] = (struct vmmem_slot){r->start, r->last, r->host, r, r->prot};
+        m->slots[m->n++] = (struct vmmem_slot){r->start, r->last, r->host, r, r->prot, NULL};
     }
     qsort(m->slots, m->n, sizeof *m->slots, cmp_slot);
     if (opts != NULL && (opts->flags & VMMEM_MAP_DIRTY_TRACKING) &&
@@ -457,6 +457,7 @@ int vmmem_map_set_dirty_tracking(vmmem_map *m, bool on)
         vmmem_bitmap *b = vmmem__region_bitmap(m->slots[i].r);
         if (b != NULL)
             atomic_store_explicit(&b->enabled, on, memory_order_release);
+        atomic_store_explicit(&m->slots[i].dirty, on ? b : NULL, memory_order_release);
     }
     atomic_store_explicit(&m->tracking, on, memory_order_release);
 out:
@@ -490,7 +491,7 @@ int vmmem_map_mark_dirty(const vmmem_map *m, vmmem_gaddr_t addr, uint64_t len)
         const struct vmmem_slot *s = &m->slots[i++];
         uint64_t off = addr - s->start, n = s->last - addr;
         n = (len - 1 < n) ? len : n + 1;
-        vmmem__dirty(vmmem__region_bitmap(s->r), off, n);
+        vmmem__slot_dirty(s, off, n);
         len -= n;
         addr += n;
     }

@@ -289,6 +289,7 @@ static void test_write_slice_partial_untouched(void)
     memset(src, 0x55, sizeof src);
     VT_ASSERT_RC(vmmem_write_slice(m, 0x13fc, src, sizeof src), VMMEM_EPARTIAL);
     assert_partial(0x1400, 8, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(vmmem_last_message(), "0x1400"));
     /* all-or-nothing: the 4 backed bytes were not written */
     CU_ASSERT_TRUE(all_bytes(m, 0x13f0, 0x10, 0xaa));
     vmmem_map_unref(m);

@@ -180,9 +180,8 @@ static void test_parse_single(void)
 static void test_parse_order_and_options(void)
 {
     vmmem_config *cfg = NULL;
-    const char *text =
-        "test-heap:size=2M,tag=x,addr=0x100000,zero,fill=0x7;mmap:addr=0,size=4G;"
-        "b:addr=8G,size=1T,k1=v1,k2";
+    const char *text = "test-heap:size=2M,tag=x,addr=0x100000,zero,fill=0x7;mmap:addr=0,size=4G;"
+                       "b:addr=8G,size=1T,k1=v1,k2";
     VT_ASSERT_RC(vmmem_config_parse(text, &cfg), 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     CU_ASSERT_EQUAL_FATAL(vmmem_config_count(cfg), 3);
@@ -277,8 +276,7 @@ static void test_parse_last_byte(void)
 
 /* ---- vmmem_config_parse: errors --------------------------------------- */
 
-static void expect_parse_error(int line, const char *text, int code, int column,
-                               const char *quote)
+static void expect_parse_error(int line, const char *text, int code, int column, const char *quote)
 {
     vmmem_config *sentinel = (vmmem_config *)&g_reg;
     vmmem_config *cfg = sentinel;
@@ -293,16 +291,19 @@ static void expect_parse_error(int line, const char *text, int code, int column,
     }
     check_detail(line, text, code, column, quote);
 }
-#define PARSE_ERR(text, code, column, quote)                                                 \
+#define PARSE_ERR(text, code, column, quote)                                                       \
     expect_parse_error(__LINE__, (text), (code), (column), (quote))
 
 static void test_err_missing_colon(void)
 {
-    PARSE_ERR("mmap addr=0,size=4K", VMMEM_ESYNTAX, 1, "mmap addr");
+    /* the column is that of what stands where ':' was expected */
+    PARSE_ERR("mmap addr=0,size=4K", VMMEM_ESYNTAX, 6, "mmap addr");
     const char *t = "mmap:addr=0,size=4K;mmap addr=8K,size=4K";
-    PARSE_ERR(t, VMMEM_ESYNTAX, col_of(t, "mmap addr", 1), "mmap addr");
+    PARSE_ERR(t, VMMEM_ESYNTAX, col_of(t, "addr=8K", 1), "mmap addr");
     t = "mmap:addr=0,size=4K;  other addr=8K";
-    PARSE_ERR(t, VMMEM_ESYNTAX, col_of(t, "other", 1), "other addr");
+    PARSE_ERR(t, VMMEM_ESYNTAX, col_of(t, "addr=8K", 1), "other addr");
+    t = "mmap:addr=0,size=4K;other";
+    PARSE_ERR(t, VMMEM_ESYNTAX, (int)strlen(t) + 1, "other");
 }
 
 static void test_err_empty_region(void)
@@ -426,7 +427,7 @@ static void expect_validate_error(int line, const char *text, int code, int colu
     CU_ASSERT_EQUAL(COUNT("test-heap", maps), COUNT("test-heap", unmaps));
     CU_ASSERT_EQUAL(COUNT("test-heap", errors), 0);
 }
-#define VALIDATE_ERR(text, code, column, quote)                                              \
+#define VALIDATE_ERR(text, code, column, quote)                                                    \
     expect_validate_error(__LINE__, (text), (code), (column), (quote))
 
 static void test_validate_ok(void)
@@ -519,7 +520,7 @@ static void test_map_from_config_errors_untouched(void)
         int code;
         int column;
     } cases[] = {
-        {"test-heap addr=0,size=4K", VMMEM_ESYNTAX, 1},
+        {"test-heap addr=0,size=4K", VMMEM_ESYNTAX, 11},
         {"test-counted:addr=0,size=4Q", VMMEM_EBAD_NUMBER, 26},
         {"test-counted:size=4K", VMMEM_EMISSING_KEY, 1},
         {"test-counted:addr=0,size=4K,addr=1", VMMEM_EDUPLICATE_KEY, 29},
@@ -541,8 +542,7 @@ static void test_map_from_config_errors_untouched(void)
     vmmem_map *m = (vmmem_map *)&g_reg;
     VT_ASSERT_RC(vmmem_map_from_config(&m, g_reg, NULL, NULL), -EINVAL);
     CU_ASSERT_PTR_EQUAL(m, (vmmem_map *)&g_reg);
-    VT_ASSERT_RC(vmmem_map_from_config(NULL, g_reg, "test-counted:addr=0,size=4K", NULL),
-                 -EINVAL);
+    VT_ASSERT_RC(vmmem_map_from_config(NULL, g_reg, "test-counted:addr=0,size=4K", NULL), -EINVAL);
 }
 
 static void test_map_from_config_ok(void)

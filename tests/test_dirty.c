@@ -6,9 +6,11 @@
  * volatile_memory.rs / mmap/mod.rs.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <vmmem/vmmem.h>
@@ -891,6 +893,381 @@ static void test_bitmap_multiword(void)
     vmmem_bitmap_free(b);
 }
 
+/* ---- map-wide harvest ------------------------------------------------------------------ */
+
+struct run {
+    vmmem_gaddr_t gpa;
+    uint64_t len;
+};
+
+/* Compare the harvest's runs with want[0..n). */
+static void expect_runs(const vmmem_harvest *h, const struct run *want, size_t n, int line)
+{
+    vmmem_harvest_iter it = {0};
+    vmmem_gaddr_t gpa;
+    uint64_t len;
+    size_t i = 0;
+    while (vmmem_harvest_next_run(h, &it, &gpa, &len)) {
+        if (i >= n || gpa != want[i].gpa || len != want[i].len)
+            fprintf(stdout, "\n    line %d: run %zu = (0x%llx, 0x%llx), want %s", line, i,
+                    (unsigned long long)gpa, (unsigned long long)len, i < n ? "other" : "none");
+        CU_ASSERT(i < n);
+        if (i < n) {
+            CU_ASSERT_EQUAL(gpa, want[i].gpa);
+            CU_ASSERT_EQUAL(len, want[i].len);
+        }
+        if (++i > n + 4)
+            break;
+    }
+    if (i != n)
+        fprintf(stdout, "\n    line %d: %zu runs, want %zu", line, i, n);
+    CU_ASSERT_EQUAL(i, n);
+    CU_ASSERT_FALSE(vmmem_harvest_next_run(h, &it, &gpa, &len)); /* stays at the end */
+}
+#define EXPECT_RUNS(h, ...)                                                                        \
+    do {                                                                                           \
+        static const struct run want_[] = {__VA_ARGS__};                                          \
+        expect_runs((h), want_, sizeof want_ / sizeof want_[0], __LINE__);                         \
+    } while (0)
+
+static void test_harvest_basic(void)
+{
+    vmmem_map *m = tracked();
+    if (m == NULL)
+        return;
+    CU_ASSERT_EQUAL(vmmem_write(m, 0x0fff, src_buf, 2), 2);          /* pages 0, 1 */
+    VT_ASSERT_RC(vmmem_write_obj(m, 0x3ffc, src_buf, 8), 0);          /* pages 3, 4 */
+    VT_ASSERT_RC(vmmem_store(m, 0xb008, 8, 1, VMMEM_SEQ_CST), 0);     /* page 11 */
+    vmmem_harvest *h = NULL;
+    VT_ASSERT_RC(vmmem_harvest_new(m, &h), 0);
+    if (h == NULL) {
+        vmmem_map_unref(m);
+        return;
+    }
+    CU_ASSERT_EQUAL(vmmem_harvest_regions(h), 3);
+    CU_ASSERT_EQUAL(vmmem_harvest_page_size(h), 4096);
+    CU_ASSERT_EQUAL(vmmem_map_harvest(m, h), 5);
+    EXPECT_DIRTY(m, 0); /* collected and cleared */
+
+    static const struct {
+        vmmem_gaddr_t start;
+        uint64_t pages, word0;
+    } regs[] = {{0, 4, 0xB}, {0x4000, 4, 0x1}, {0xA000, 2, 0x2}};
+    for (size_t i = 0; i < 3; i++) {
+        vmmem_gaddr_t start = 1;
+        uint64_t pages = 0;
+        const uint64_t *w = vmmem_harvest_bitmap(h, i, &start, &pages);
+        CU_ASSERT_PTR_NOT_NULL(w);
+        CU_ASSERT_EQUAL(start, regs[i].start);
+        CU_ASSERT_EQUAL(pages, regs[i].pages);
+        if (w != NULL)
+            CU_ASSERT_EQUAL(w[0], regs[i].word0);
+    }
+    CU_ASSERT_PTR_NULL(vmmem_harvest_bitmap(h, 3, NULL, NULL));
+    /* Touching regions A and B merge into one run; the hole splits. */
+    EXPECT_RUNS(h, {0, 0x2000}, {0x3000, 0x2000}, {0xb000, 0x1000});
+
+    /* Nothing written since: an empty harvest. */
+    CU_ASSERT_EQUAL(vmmem_map_harvest(m, h), 0);
+    vmmem_harvest_iter it = {0};
+    vmmem_gaddr_t gpa;
+    uint64_t len;
+    CU_ASSERT_FALSE(vmmem_harvest_next_run(h, &it, &gpa, &len));
+    /* Reused for the next round. */
+    CU_ASSERT_EQUAL(vmmem_write(m, 0x7fff, src_buf, 1), 1);
+    VT_ASSERT_RC(vmmem_map_mark_dirty(m, 0xa000, 1), 0);
+    CU_ASSERT_EQUAL(vmmem_map_harvest(m, h), 2);
+    EXPECT_RUNS(h, {0x7000, 0x1000}, {0xa000, 0x1000});
+    vmmem_harvest_free(h);
+    vmmem_map_unref(m);
+}
+
+static void test_harvest_untracked_and_foreign(void)
+{
+    vmmem_map *m = new_map(DMAP, 0, 0); /* tracking never on */
+    vmmem_map *other = vt_map("mmap:addr=0,size=0x4000");
+    if (m == NULL || other == NULL) {
+        vmmem_map_unref(m);
+        vmmem_map_unref(other);
+        return;
+    }
+    CU_ASSERT_EQUAL(vmmem_write(m, 0, src_buf, 0x100), 0x100);
+    vmmem_harvest *h = NULL, *ho = NULL;
+    VT_ASSERT_RC(vmmem_harvest_new(m, &h), 0);
+    VT_ASSERT_RC(vmmem_harvest_new(other, &ho), 0);
+    if (h != NULL && ho != NULL) {
+        CU_ASSERT_EQUAL(vmmem_map_harvest(m, h), 0);
+        vmmem_harvest_iter it = {0};
+        vmmem_gaddr_t gpa;
+        uint64_t len;
+        CU_ASSERT_FALSE(vmmem_harvest_next_run(h, &it, &gpa, &len));
+        /* A buffer made for another map's layout. */
+        VT_ASSERT_RC(vmmem_map_harvest(m, ho), -EINVAL);
+        VT_ASSERT_RC(vmmem_map_harvest(other, h), -EINVAL);
+    }
+    vmmem_harvest_free(h);
+    vmmem_harvest_free(ho);
+    vmmem_map_unref(m);
+    vmmem_map_unref(other);
+}
+
+static void test_harvest_partial_pages_and_words(void)
+{
+    /* Region 0 is 1.5 pages; region 1 touches it at 0x1800. */
+    vmmem_map *m = new_map("mmap:addr=0,size=0x1800;mmap:addr=0x1800,size=0x1000;"
+                           "mmap:addr=0x100000,size=0x82000",
+                           VMMEM_MAP_DIRTY_TRACKING, 0);
+    if (m == NULL)
+        return;
+    vmmem_harvest *h = NULL;
+    VT_ASSERT_RC(vmmem_harvest_new(m, &h), 0);
+    if (h == NULL) {
+        vmmem_map_unref(m);
+        return;
+    }
+    /* The partial last page alone: its run stops at the region's end. */
+    CU_ASSERT_EQUAL(vmmem_write(m, 0x17ff, src_buf, 1), 1);
+    CU_ASSERT_EQUAL(vmmem_map_harvest(m, h), 1);
+    EXPECT_RUNS(h, {0x1000, 0x800});
+    /* ... and merged with the touching region's first page. */
+    CU_ASSERT_EQUAL(vmmem_write(m, 0x17ff, src_buf, 2), 2);
+    CU_ASSERT_EQUAL(vmmem_map_harvest(m, h), 2);
+    EXPECT_RUNS(h, {0x1000, 0x1800});
+    /* A run across a 64-page word boundary (pages 60..70 of region 2). */
+    VT_ASSERT_RC(vmmem_map_mark_dirty(m, 0x100000 + 60 * 0x1000, 11 * 0x1000), 0);
+    VT_ASSERT_RC(vmmem_map_mark_dirty(m, 0x100000 + 129 * 0x1000, 1), 0); /* last page */
+    CU_ASSERT_EQUAL(vmmem_map_harvest(m, h), 12);
+    vmmem_gaddr_t start;
+    uint64_t pages;
+    const uint64_t *w = vmmem_harvest_bitmap(h, 2, &start, &pages);
+    CU_ASSERT_EQUAL(pages, 130);
+    if (w != NULL) {
+        CU_ASSERT_EQUAL(w[0], 0xFull << 60);
+        CU_ASSERT_EQUAL(w[1], 0x7Full);
+        CU_ASSERT_EQUAL(w[2], 0x2ull);
+    }
+    EXPECT_RUNS(h, {0x100000 + 60 * 0x1000, 11 * 0x1000}, {0x100000 + 129 * 0x1000, 0x1000});
+    vmmem_harvest_free(h);
+    vmmem_map_unref(m);
+}
+
+/* Concurrent writers and a harvester: each page is written exactly once, so
+ * with atomic collect-and-clear it is reported by exactly one harvest. */
+#define RACE_PAGES 4096u
+#define RACE_PS 128u
+
+struct race_writer {
+    vmmem_map *m;
+    unsigned parity;
+};
+
+static void *race_write(void *arg)
+{
+    const struct race_writer *w = arg;
+    for (unsigned p = w->parity; p < RACE_PAGES; p += 2)
+        if (vmmem_store(w->m, (uint64_t)p * RACE_PS, 8, p, VMMEM_RELAXED) != 0)
+            return (void *)1;
+    return NULL;
+}
+
+static void race_accumulate(const vmmem_harvest *h, uint8_t *seen)
+{
+    uint64_t pages = 0;
+    const uint64_t *w = vmmem_harvest_bitmap(h, 0, NULL, &pages);
+    if (w == NULL)
+        return;
+    for (uint64_t p = 0; p < pages && p < RACE_PAGES; p++)
+        if ((w[p / 64] >> (p % 64)) & 1)
+            seen[p]++;
+}
+
+static void test_harvest_concurrent(void)
+{
+    vmmem_map *m = new_map("mmap:addr=0,size=0x80000", VMMEM_MAP_DIRTY_TRACKING, RACE_PS);
+    if (m == NULL)
+        return;
+    vmmem_harvest *h = NULL;
+    VT_ASSERT_RC(vmmem_harvest_new(m, &h), 0);
+    static uint8_t seen[RACE_PAGES];
+    memset(seen, 0, sizeof seen);
+    struct race_writer w[2] = {{m, 0}, {m, 1}};
+    pthread_t t[2];
+    bool started[2] = {false, false};
+    for (int i = 0; i < 2; i++)
+        started[i] = pthread_create(&t[i], NULL, race_write, &w[i]) == 0;
+    CU_ASSERT(started[0] && started[1]);
+    int64_t total = 0;
+    for (int round = 0; round < 2000 && h != NULL; round++) {
+        int64_t n = vmmem_map_harvest(m, h);
+        CU_ASSERT(n >= 0);
+        total += n > 0 ? n : 0;
+        race_accumulate(h, seen);
+    }
+    for (int i = 0; i < 2; i++)
+        if (started[i]) {
+            void *ret = NULL;
+            pthread_join(t[i], &ret);
+            CU_ASSERT_PTR_NULL(ret);
+        }
+    if (h != NULL) {
+        int64_t n = vmmem_map_harvest(m, h);
+        total += n > 0 ? n : 0;
+        race_accumulate(h, seen);
+    }
+    unsigned lost = 0, twice = 0;
+    for (unsigned p = 0; p < RACE_PAGES; p++) {
+        lost += seen[p] == 0;
+        twice += seen[p] > 1;
+    }
+    if (lost || twice)
+        fprintf(stdout, "\n    %u pages never harvested, %u harvested twice", lost, twice);
+    CU_ASSERT_EQUAL(lost, 0);
+    CU_ASSERT_EQUAL(twice, 0);
+    CU_ASSERT_EQUAL(total, RACE_PAGES);
+    vmmem_harvest_free(h);
+    vmmem_map_unref(m);
+}
+
+/* ---- the vhost-user log ------------------------------------------------------------------ */
+
+static int log_fd(size_t size)
+{
+    int fd = memfd_create("vmmem-test-log", 0);
+    CU_ASSERT(fd >= 0);
+    if (fd >= 0 && ftruncate(fd, (off_t)size) != 0) {
+        CU_FAIL("ftruncate");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Bit p%8 of byte p/8 of the log, read back through the fd. */
+static bool log_bit(int fd, uint64_t offset, uint64_t page)
+{
+    uint8_t b = 0;
+    CU_ASSERT_EQUAL(pread(fd, &b, 1, (off_t)(offset + page / 8)), 1);
+    return (b >> (page % 8)) & 1;
+}
+
+static unsigned log_count(int fd, uint64_t offset, size_t size)
+{
+    uint8_t buf[8192];
+    if (size > sizeof buf) {
+        CU_FAIL("log_count: log too large");
+        return 0;
+    }
+    CU_ASSERT_EQUAL(pread(fd, buf, size, (off_t)offset), (ssize_t)size);
+    unsigned n = 0;
+    for (size_t i = 0; i < size; i++)
+        n += (unsigned)__builtin_popcount(buf[i]);
+    return n;
+}
+
+static void test_log_basic(void)
+{
+    vmmem_map *m = new_map(DMAP, 0, 0);
+    int fd = log_fd(4096);
+    if (m == NULL || fd < 0) {
+        vmmem_map_unref(m);
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    CU_ASSERT_FALSE(vmmem_map_dirty_tracking(m));
+    VT_ASSERT_RC(vmmem_map_attach_log(m, fd, 0, 4096), 0);
+    CU_ASSERT_TRUE(vmmem_map_dirty_tracking(m)); /* attaching turns tracking on */
+    CU_ASSERT_EQUAL(log_count(fd, 0, 4096), 0);
+
+    CU_ASSERT_EQUAL(vmmem_write(m, 0x5000, src_buf, 1), 1);
+    CU_ASSERT_TRUE(log_bit(fd, 0, 5));
+    CU_ASSERT_TRUE(vmmem_map_is_dirty(m, 0x5000)); /* the bitmap too */
+    VT_ASSERT_RC(vmmem_write_obj(m, 0x3ffc, src_buf, 8), 0);
+    CU_ASSERT_TRUE(log_bit(fd, 0, 3));
+    CU_ASSERT_TRUE(log_bit(fd, 0, 4));
+    VT_ASSERT_RC(vmmem_store(m, 0xb000, 4, 1, VMMEM_SEQ_CST), 0);
+    CU_ASSERT_TRUE(log_bit(fd, 0, 11));
+    vmmem_slice s = {0};
+    VT_ASSERT_RC(vmmem_get_slice(m, 0xa000, 0x100, &s), 0);
+    VT_ASSERT_RC(vmmem_slice_write(&s, 0x10, src_buf, 4), 0);
+    vmmem_slice_release(&s);
+    CU_ASSERT_TRUE(log_bit(fd, 0, 10));
+    CU_ASSERT_EQUAL(log_count(fd, 0, 4096), 5);
+    /* Reads never mark the log. */
+    uint8_t buf[0x100];
+    CU_ASSERT_EQUAL(vmmem_read(m, 0x1000, buf, sizeof buf), (int64_t)sizeof buf);
+    CU_ASSERT_FALSE(log_bit(fd, 0, 1));
+    /* Harvesting the bitmap leaves the log alone (the front-end owns it). */
+    vmmem_harvest *h = NULL;
+    VT_ASSERT_RC(vmmem_harvest_new(m, &h), 0);
+    if (h != NULL)
+        CU_ASSERT_EQUAL(vmmem_map_harvest(m, h), 5);
+    vmmem_harvest_free(h);
+    CU_ASSERT_EQUAL(log_count(fd, 0, 4096), 5);
+
+    /* Detached: the log stays as it was; the bitmap still tracks. */
+    VT_ASSERT_RC(vmmem_map_detach_log(m), 0);
+    CU_ASSERT_EQUAL(vmmem_write(m, 0x6000, src_buf, 1), 1);
+    CU_ASSERT_FALSE(log_bit(fd, 0, 6));
+    CU_ASSERT_TRUE(vmmem_map_is_dirty(m, 0x6000));
+    CU_ASSERT(vmmem_map_detach_log(m) < 0); /* nothing attached */
+    vmmem_map_unref(m);
+    close(fd);
+}
+
+static void test_log_page_size_and_limits(void)
+{
+    /* The log is always 4 KiB pages, whatever the map's dirty page size. */
+    vmmem_map *m = new_map("mmap:addr=0,size=0x20000;mmap:addr=0x40000,size=0x10000", 0, 0x10000);
+    int fd = log_fd(8192);
+    if (m == NULL || fd < 0) {
+        vmmem_map_unref(m);
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    /* A log one byte long at an unaligned offset: it covers pages 0-7 only. */
+    VT_ASSERT_RC(vmmem_map_attach_log(m, fd, 4196, 1), 0);
+    CU_ASSERT_EQUAL(vmmem_write(m, 0x5000, src_buf, 1), 1);
+    CU_ASSERT_TRUE(log_bit(fd, 4196, 5));
+    CU_ASSERT_EQUAL(log_count(fd, 0, 8192), 1);
+    CU_ASSERT_TRUE(vmmem_map_is_dirty(m, 0)); /* 64 KiB bitmap page 0 */
+    /* Beyond the log's 8 pages: ignored, no fault, nothing else touched. */
+    CU_ASSERT_EQUAL(vmmem_write(m, 0x11000, src_buf, 1), 1);
+    CU_ASSERT_EQUAL(vmmem_write(m, 0x4ffff, src_buf, 1), 1);
+    CU_ASSERT_EQUAL(log_count(fd, 0, 8192), 1);
+    /* Re-attaching replaces the log: the full first page of the file. */
+    VT_ASSERT_RC(vmmem_map_attach_log(m, fd, 0, 4096), 0);
+    CU_ASSERT_EQUAL(vmmem_write(m, 0x11000, src_buf, 2), 2);
+    CU_ASSERT_TRUE(log_bit(fd, 0, 0x11));
+    CU_ASSERT_FALSE(log_bit(fd, 0, 0x10));
+    CU_ASSERT_FALSE(log_bit(fd, 0, 0x12));
+    CU_ASSERT_EQUAL(vmmem_write(m, 0x4fff, src_buf, 0x1002), 0x1002); /* pages 4, 5, 6 */
+    CU_ASSERT_TRUE(log_bit(fd, 0, 4));
+    CU_ASSERT_TRUE(log_bit(fd, 0, 6));
+    CU_ASSERT_FALSE(log_bit(fd, 0, 7));
+    CU_ASSERT_FALSE(log_bit(fd, 0, 0x4f)); /* written before this log was attached */
+    vmmem_map_unref(m);
+    close(fd);
+}
+
+static void test_log_errors(void)
+{
+    vmmem_map *m = new_map(DMAP, 0, 0);
+    if (m == NULL)
+        return;
+    int fd = log_fd(4096);
+    CU_ASSERT(vmmem_map_attach_log(m, -1, 0, 4096) < 0);
+    if (fd >= 0) {
+        CU_ASSERT(vmmem_map_attach_log(m, fd, 0, 0) < 0);
+        CU_ASSERT(vmmem_map_attach_log(m, fd, 4096, 1) < 0); /* past a regular file's end */
+        CU_ASSERT(vmmem_map_attach_log(m, fd, 0, 8192) < 0);
+        close(fd);
+    }
+    CU_ASSERT(vmmem_map_detach_log(m) < 0);
+    vmmem_map_unref(m);
+}
+
 static int init_src(void)
 {
     for (size_t i = 0; i < sizeof src_buf; i++)
@@ -925,6 +1302,17 @@ static const struct vt_test control_tests[] = {
     {NULL, NULL},
 };
 
+static const struct vt_test harvest_tests[] = {
+    {"harvest and runs", test_harvest_basic},
+    {"untracked map and foreign buffer", test_harvest_untracked_and_foreign},
+    {"partial pages and word boundaries", test_harvest_partial_pages_and_words},
+    {"concurrent writers and harvester", test_harvest_concurrent},
+    {"vhost-user log", test_log_basic},
+    {"log page size and limits", test_log_page_size_and_limits},
+    {"log errors", test_log_errors},
+    {NULL, NULL},
+};
+
 static const struct vt_test bitmap_tests[] = {
     {"sizes", test_bitmap_sizes},
     {"invalid page size", test_bitmap_invalid_page_size},
@@ -937,9 +1325,10 @@ static const struct vt_test bitmap_tests[] = {
 static const struct vt_suite s1 = {"dirty write paths", init_src, NULL, write_tests};
 static const struct vt_suite s2 = {"dirty tracking control", init_src, NULL, control_tests};
 static const struct vt_suite s3 = {"dirty bitmap", NULL, NULL, bitmap_tests};
+static const struct vt_suite s4 = {"dirty harvest and log", init_src, NULL, harvest_tests};
 
 int main(void)
 {
-    static const struct vt_suite *const suites[] = {&s1, &s2, &s3, NULL};
+    static const struct vt_suite *const suites[] = {&s1, &s2, &s3, &s4, NULL};
     return vt_main(suites);
 }

@@ -4,9 +4,12 @@
  * (inventory 3.6) and mmap/mod.rs (3.7) tests, adapted to the C API.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <vmmem/vmmem.h>
 
@@ -50,7 +53,7 @@ static vmmem_map *build_config(const char *config, int want)
     vmmem_map *m = OUT_SENTINEL;
     int rc = vmmem_map_from_config(&m, NULL, config, NULL);
     if (rc != want)
-        fprintf(stdout, "\n    config \"%s\"\n", config);
+        fprintf(stdout, "\n    config \"%s\"\n", config ? config : "(NULL)");
     VT_ASSERT_RC(rc, want);
     if (rc != 0) {
         CU_ASSERT_PTR_EQUAL(m, OUT_SENTINEL);
@@ -113,6 +116,9 @@ static void test_new_overlap(void)
     /* same start, different sizes */
     struct vmmem_region_spec f[] = {spec(0, 0x1000), spec(0, 0x2000)};
     build(f, 2, VMMEM_EOVERLAP);
+    /* at the very top of the address space */
+    struct vmmem_region_spec g[] = {spec(UINT64_MAX, 1), spec(UINT64_C(0xfffffffffffff000), 0x1000)};
+    build(g, 2, VMMEM_EOVERLAP);
 }
 
 static void test_new_overflow(void)
@@ -256,6 +262,21 @@ static void test_new_one_byte_at_top(void)
     CU_ASSERT_TRUE(vmmem_map_check_address(m, UINT64_MAX));
     CU_ASSERT_FALSE(vmmem_map_check_address(m, UINT64_MAX - 1));
     vmmem_map_unref(m);
+
+    /* a one-byte region touching one that ends just below it */
+    struct vmmem_region_spec t[] = {spec(UINT64_MAX, 1), spec(UINT64_C(0xfffffffffffff000), 0xfff)};
+    m = build(t, 2, 0);
+    if (m == NULL)
+        return;
+    CU_ASSERT_EQUAL(vmmem_map_num_regions(m), 2);
+    assert_region(m, 0, UINT64_C(0xfffffffffffff000), 0xfff);
+    assert_region(m, 1, UINT64_MAX, 1);
+    CU_ASSERT_TRUE(vmmem_map_check_range(m, UINT64_MAX - 1, 2));
+    uint8_t in[2] = {0x12, 0x34}, out[2] = {0};
+    VT_ASSERT_RC(vmmem_write_slice(m, UINT64_MAX - 1, in, 2), 0);
+    VT_ASSERT_RC(vmmem_read_slice(m, UINT64_MAX - 1, out, 2), 0);
+    CU_ASSERT_EQUAL(memcmp(in, out, 2), 0);
+    vmmem_map_unref(m);
 }
 
 static void test_specs_are_copied(void)
@@ -288,6 +309,116 @@ static void test_specs_are_copied(void)
     CU_ASSERT_EQUAL(info.spec->addr, 0x2000);
     CU_ASSERT_EQUAL(info.spec->size, 0x1000);
     vmmem_map_unref(m);
+}
+
+static void test_adopt(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t len = 2 * (size_t)page;
+    uint8_t *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CU_ASSERT_FATAL(mem != MAP_FAILED);
+    struct vmmem_region_spec s[2];
+    VT_ASSERT_RC(vmmem_spec_adopt(&s[0], 0x100000, mem, len), 0);
+    CU_ASSERT_STRING_EQUAL(s[0].provider, "mmap");
+    CU_ASSERT_EQUAL(s[0].addr, 0x100000);
+    CU_ASSERT_EQUAL(s[0].size, len);
+    CU_ASSERT_PTR_EQUAL(s[0].host, mem);
+    s[1] = spec(0, 0x1000);
+    vmmem_map *m = build(s, 2, 0);
+    if (m != NULL) {
+        struct vmmem_region_info info;
+        vmmem_region_get_info(vmmem_map_region(m, 1), &info);
+        CU_ASSERT_EQUAL(info.start, 0x100000);
+        CU_ASSERT_PTR_EQUAL(info.host, mem);
+        uint32_t v = 0x600dcafe;
+        VT_ASSERT_RC(vmmem_write_obj(m, 0x100000 + (uint64_t)page - 2, &v, sizeof v), 0);
+        uint32_t back;
+        memcpy(&back, mem + page - 2, sizeof back);
+        CU_ASSERT_EQUAL(back, 0x600dcafe);
+        mem[len - 1] = 0x7e;
+        uint8_t b = 0;
+        CU_ASSERT_EQUAL(vmmem_read(m, 0x100000 + len - 1, &b, 1), 1);
+        CU_ASSERT_EQUAL(b, 0x7e);
+        CU_ASSERT_EQUAL(vmmem_map_last_addr(m), 0x100000 + len - 1);
+        vmmem_map_unref(m);
+    }
+    /* the library never unmaps an adopted mapping */
+    mem[0] = 1;
+    CU_ASSERT_EQUAL(mem[0], 1);
+    CU_ASSERT_EQUAL(munmap(mem, len), 0);
+}
+
+static void test_adopt_errors(void)
+{
+    struct vmmem_region_spec s[1];
+    memset(s, 0x5a, sizeof s);
+    VT_ASSERT_RC(vmmem_spec_adopt(&s[0], 0, NULL, 0x1000), -EINVAL);
+    VT_ASSERT_RC(vmmem_spec_adopt(NULL, 0, &out_marker, 0x1000), -EINVAL);
+    long page = sysconf(_SC_PAGESIZE);
+    uint8_t *mem = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CU_ASSERT_FATAL(mem != MAP_FAILED);
+    /* not page-aligned: the provider refuses it */
+    VT_ASSERT_RC(vmmem_spec_adopt(&s[0], 0, mem + 8, (uint64_t)page), 0);
+    build(s, 1, -EINVAL);
+    CU_ASSERT_EQUAL(munmap(mem, 2 * (size_t)page), 0);
+}
+
+static void test_map_options(void)
+{
+    struct vmmem_region_spec s[] = {spec(0, 0x4000)};
+    vmmem_map *m = build(s, 1, 0);
+    if (m != NULL) {
+        CU_ASSERT_EQUAL(vmmem_map_dirty_page_size(m), 4096);
+        CU_ASSERT_FALSE(vmmem_map_dirty_tracking(m));
+        vmmem_map_unref(m);
+    }
+    struct vmmem_map_options o = {.struct_size = sizeof o, .flags = 0, .dirty_page_size = 0};
+    m = OUT_SENTINEL;
+    VT_ASSERT_RC(vmmem_map_new(&m, NULL, s, 1, &o), 0);
+    if (m != OUT_SENTINEL) {
+        CU_ASSERT_EQUAL(vmmem_map_dirty_page_size(m), 4096);
+        vmmem_map_unref(m);
+    }
+    o.dirty_page_size = 0x10000;
+    o.flags = VMMEM_MAP_DIRTY_TRACKING;
+    m = OUT_SENTINEL;
+    VT_ASSERT_RC(vmmem_map_new(&m, NULL, s, 1, &o), 0);
+    if (m != OUT_SENTINEL) {
+        CU_ASSERT_EQUAL(vmmem_map_dirty_page_size(m), 0x10000);
+        CU_ASSERT_TRUE(vmmem_map_dirty_tracking(m));
+        vmmem_map_unref(m);
+    }
+    m = OUT_SENTINEL;
+    VT_ASSERT_RC(vmmem_map_from_config(&m, NULL, "mmap:addr=0,size=8K", &o), 0);
+    if (m != OUT_SENTINEL) {
+        CU_ASSERT_EQUAL(vmmem_map_dirty_page_size(m), 0x10000);
+        CU_ASSERT_TRUE(vmmem_map_dirty_tracking(m));
+        vmmem_map_unref(m);
+    }
+}
+
+static void test_map_options_invalid(void)
+{
+    struct vmmem_region_spec s[] = {spec(0, 0x4000)};
+    static const uint64_t bad_pages[] = {3, 0x1800, UINT64_MAX};
+    for (size_t i = 0; i < ARRAY_LEN(bad_pages); i++) {
+        struct vmmem_map_options o = {.struct_size = sizeof o, .dirty_page_size = bad_pages[i]};
+        vmmem_map *m = OUT_SENTINEL;
+        VT_ASSERT_RC(vmmem_map_new(&m, NULL, s, 1, &o), -EINVAL);
+        CU_ASSERT_PTR_EQUAL(m, OUT_SENTINEL);
+        VT_ASSERT_RC(vmmem_map_from_config(&m, NULL, "mmap:addr=0,size=8K", &o), -EINVAL);
+        CU_ASSERT_PTR_EQUAL(m, OUT_SENTINEL);
+    }
+    /* unknown flag bits and a struct_size from nowhere */
+    struct vmmem_map_options o = {.struct_size = sizeof o, .flags = 0x80000000u};
+    vmmem_map *m = OUT_SENTINEL;
+    VT_ASSERT_RC(vmmem_map_new(&m, NULL, s, 1, &o), -EINVAL);
+    CU_ASSERT_PTR_EQUAL(m, OUT_SENTINEL);
+    o.flags = 0;
+    o.struct_size = 4;
+    VT_ASSERT_RC(vmmem_map_new(&m, NULL, s, 1, &o), -EINVAL);
+    CU_ASSERT_PTR_EQUAL(m, OUT_SENTINEL);
 }
 
 /* ---- building from config strings --------------------------------------- */
@@ -342,6 +473,9 @@ static void test_config_errors(void)
     build_config("no-such-provider:addr=0,size=4K", VMMEM_ENO_PROVIDER);
     build_config("mmap:addr=0,size=4K,no-such-key=1", VMMEM_EUNKNOWN_KEY);
     build_config("mmap:addr=0", VMMEM_EMISSING_KEY);
+    build_config("mmap:addr=0,size=4K,prot=x", VMMEM_EBAD_VALUE);
+    build_config(NULL, -EINVAL);
+    VT_ASSERT_RC(vmmem_map_from_config(NULL, NULL, "mmap:addr=0,size=4K", NULL), -EINVAL);
 }
 
 static void test_config_top_of_address_space(void)
@@ -596,9 +730,11 @@ static void test_host_address_hole(void)
         return;
     static const uint64_t holes[] = {0x400, 0x600, 0x7ff, 0x1000, UINT64_MAX};
     for (size_t i = 0; i < ARRAY_LEN(holes); i++) {
-        void *h = NULL;
+        void *h = &out_marker;
         size_t len = 16;
         VT_ASSERT_RC(vmmem_map_host_address(m, holes[i], &h, &len), VMMEM_EINVALID_ADDRESS);
+        CU_ASSERT_PTR_EQUAL(h, &out_marker);
+        CU_ASSERT_EQUAL(len, 16);
         CU_ASSERT_EQUAL(vmmem_last_error()->code, VMMEM_EINVALID_ADDRESS);
         CU_ASSERT_EQUAL(vmmem_last_error()->addr, holes[i]);
     }
@@ -691,6 +827,47 @@ static void test_many_refs(void)
     vmmem_map_unref(m);
 }
 
+struct worker {
+    vmmem_map *m; /* a reference owned by the worker */
+    uint64_t addr;
+    int failures;
+};
+
+static void *ref_worker(void *arg)
+{
+    struct worker *w = arg;
+    for (uint64_t i = 0; i < 2000; i++) {
+        uint64_t v = (w->addr << 32) | i, r = 0;
+        if (vmmem_write_obj(w->m, w->addr, &v, sizeof v) != 0 ||
+            vmmem_read_obj(w->m, w->addr, &r, sizeof r) != 0 || r != v)
+            w->failures++;
+        vmmem_map *extra = vmmem_map_ref(w->m);
+        if (vmmem_map_find(extra, w->addr, NULL) == NULL)
+            w->failures++;
+        vmmem_map_unref(extra);
+    }
+    vmmem_map_unref(w->m);
+    return NULL;
+}
+
+static void test_refs_across_threads(void)
+{
+    vmmem_map *m = vt_map("mmap:addr=0,size=4K;mmap:addr=4K,size=4K");
+    if (m == NULL)
+        return;
+    struct worker w[4];
+    pthread_t t[4];
+    for (size_t i = 0; i < 4; i++) {
+        w[i] = (struct worker){vmmem_map_ref(m), 0xff0 + 8 * i, 0};
+        CU_ASSERT_FATAL(pthread_create(&t[i], NULL, ref_worker, &w[i]) == 0);
+    }
+    vmmem_map_unref(m); /* the workers keep it alive */
+    for (size_t i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CU_ASSERT_EQUAL(w[i].failures, 0);
+    }
+}
+
 static const struct vt_test build_tests[] = {
     {"n == 0 -> VMMEM_ENO_REGIONS", test_new_no_regions},
     {"NULL out/specs -> -EINVAL", test_new_null_args},
@@ -705,6 +882,10 @@ static const struct vt_test build_tests[] = {
     {"region ending at UINT64_MAX", test_new_top_of_address_space},
     {"one byte region at UINT64_MAX", test_new_one_byte_at_top},
     {"specs are copied", test_specs_are_copied},
+    {"adopt a host mapping", test_adopt},
+    {"adopt errors", test_adopt_errors},
+    {"map options", test_map_options},
+    {"invalid map options -> -EINVAL", test_map_options_invalid},
     {NULL, NULL},
 };
 
@@ -735,6 +916,7 @@ static const struct vt_test ref_tests[] = {
     {"ref/unref", test_ref_unref},
     {"ref/unref NULL", test_ref_unref_null},
     {"many refs", test_many_refs},
+    {"refs across threads", test_refs_across_threads},
     {NULL, NULL},
 };
 

@@ -4,7 +4,7 @@
  * through VMMEM_PLUGIN_PATH, maps built through a private registry, plugin
  * lifetime, thread safety, failing and map-on-access providers.
  *
- * The test plugins (tests/plugins/*.c) count their hook calls in a
+ * The test plugins (tests/plugins/) count their hook calls in a
  * struct vt_counts reached through provider->user.
  */
 #include <dirent.h>
@@ -59,13 +59,19 @@ static void load_ok(vmmem_registry *reg, const char *file)
     free(path);
 }
 
+/* The counters of a test provider; a zeroed scratch struct (after a
+ * recorded failure) when it is missing, so the test can go on and free. */
 static struct vt_counts *counts(vmmem_registry *reg, const char *name)
 {
+    static struct vt_counts scratch;
     const struct vmmem_provider *p = vmmem_registry_find(reg, name);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    struct vt_counts *c = p->user;
-    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-    CU_ASSERT_EQUAL_FATAL(c->magic, VT_COUNTS_MAGIC);
+    struct vt_counts *c = p ? p->user : NULL;
+    if (c == NULL || c->magic != VT_COUNTS_MAGIC) {
+        fprintf(stdout, "\n    no counters for provider '%s'\n", name);
+        CU_FAIL("test provider missing");
+        memset(&scratch, 0, sizeof scratch);
+        return &scratch;
+    }
     return c;
 }
 
@@ -307,19 +313,24 @@ static void test_old_struct_size(void)
     /* struct_size ends before begin_access: those slots must be ignored */
     vmmem_registry *reg = new_reg();
     load_ok(reg, "oldsize.so");
+    if (vmmem_registry_find(reg, "test-old") == NULL) {
+        vmmem_registry_free(reg);
+        return;
+    }
     struct vt_counts *old = counts(reg, "test-old");
     struct vt_counts *oldlazy = counts(reg, "test-oldlazy");
     vmmem_map *m = NULL;
     VT_ASSERT_RC(vmmem_map_from_config(&m, reg, "test-old:addr=0,size=8K", NULL), 0);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-    uint64_t v = 0x0123456789abcdefull, w = 0;
-    VT_ASSERT_RC(VMMEM_WRITE_OBJ(m, 8, &v), 0);
-    VT_ASSERT_RC(VMMEM_READ_OBJ(m, 8, &w), 0);
-    CU_ASSERT_EQUAL(w, v);
-    void *host = NULL;
-    VT_ASSERT_RC(vmmem_map_host_address(m, 8, &host, NULL), 0);
-    CU_ASSERT_PTR_NOT_NULL(host);
-    vmmem_map_unref(m);
+    if (m != NULL) {
+        uint64_t v = 0x0123456789abcdefull, w = 0;
+        VT_ASSERT_RC(VMMEM_WRITE_OBJ(m, 8, &v), 0);
+        VT_ASSERT_RC(VMMEM_READ_OBJ(m, 8, &w), 0);
+        CU_ASSERT_EQUAL(w, v);
+        void *host = NULL;
+        VT_ASSERT_RC(vmmem_map_host_address(m, 8, &host, NULL), 0);
+        CU_ASSERT_PTR_NOT_NULL(host);
+        vmmem_map_unref(m);
+    }
     CU_ASSERT_EQUAL(LOADC(old, maps), 1);
     CU_ASSERT_EQUAL(LOADC(old, unmaps), 1);
     CU_ASSERT_EQUAL(LOADC(old, errors), 0);
@@ -327,8 +338,8 @@ static void test_old_struct_size(void)
     /* map-on-access result without (visible) access hooks: the provider
      * broke its contract; clean error, nothing left mapped */
     m = (vmmem_map *)reg;
-    VT_ASSERT_RC(vmmem_map_from_config(&m, reg, "test-old:addr=0,size=4K;test-oldlazy:addr=4K,size=4K",
-                                       NULL),
+    VT_ASSERT_RC(vmmem_map_from_config(
+                     &m, reg, "test-old:addr=0,size=4K;test-oldlazy:addr=4K,size=4K", NULL),
                  VMMEM_EPROVIDER);
     CU_ASSERT_PTR_EQUAL(m, (vmmem_map *)reg);
     CU_ASSERT_EQUAL(LOADC(oldlazy, maps), LOADC(oldlazy, unmaps));
@@ -471,6 +482,89 @@ static void test_static_add(void)
     CU_ASSERT_EQUAL(LOADC(&static_counts, errors), 0);
 }
 
+/* A static provider that breaks its contract on request. */
+static int contract_mode; /* 0 ok, 1 host NULL without access hooks, 2 returns > 0 */
+static struct vt_counts contract_counts = {.magic = VT_COUNTS_MAGIC};
+
+static int contract_map(const struct vmmem_provider *p, const struct vmmem_region_spec *spec,
+                        struct vmmem_mapping *out)
+{
+    int rc = static_map(p, spec, out);
+    if (rc != 0)
+        return rc;
+    if (contract_mode == 1 && strcmp(p->name, "test-contract-nohost") == 0)
+        out->host = NULL; /* priv still holds the memory, unmap frees it */
+    if (contract_mode == 2) {
+        static_unmap(p, spec, out);
+        return 1;
+    }
+    return 0;
+}
+
+static const struct vmmem_provider contract_provider = {
+    .abi_version = VMMEM_PROVIDER_ABI_VERSION,
+    .struct_size = sizeof(struct vmmem_provider),
+    .name = "test-contract",
+    .description = "breaks its contract on request",
+    .options = static_opts,
+    .user = &contract_counts,
+    .map = contract_map,
+    .unmap = static_unmap,
+};
+
+static void contract_unmap_keep_host(const struct vmmem_provider *p,
+                                     const struct vmmem_region_spec *spec, struct vmmem_mapping *m)
+{
+    struct vt_counts *c = p->user;
+    (void)spec;
+    free(m->priv);
+    __atomic_fetch_add(&c->unmaps, 1, __ATOMIC_SEQ_CST);
+}
+
+static const struct vmmem_provider contract_provider_nohost = {
+    .abi_version = VMMEM_PROVIDER_ABI_VERSION,
+    .struct_size = sizeof(struct vmmem_provider),
+    .name = "test-contract-nohost",
+    .description = "returns no host pointer and has no access hooks",
+    .options = static_opts,
+    .user = &contract_counts,
+    .map = contract_map,
+    .unmap = contract_unmap_keep_host,
+};
+
+static void test_provider_contract(void)
+{
+    vmmem_registry *reg = new_reg();
+    VT_ASSERT_RC(vmmem_registry_add(reg, &contract_provider), 0);
+    VT_ASSERT_RC(vmmem_registry_add(reg, &contract_provider_nohost), 0);
+    vmmem_map *m = NULL;
+    contract_mode = 0;
+    VT_ASSERT_RC(vmmem_map_from_config(&m, reg, "test-contract:addr=0,size=4K", NULL), 0);
+    vmmem_map_unref(m);
+
+    /* host == NULL without begin/end_access: clean error, region unmapped */
+    contract_mode = 1;
+    long maps = LOADC(&contract_counts, maps), unmaps = LOADC(&contract_counts, unmaps);
+    m = (vmmem_map *)reg;
+    VT_ASSERT_RC(vmmem_map_from_config(&m, reg,
+                                       "test-contract:addr=0,size=4K;"
+                                       "test-contract-nohost:addr=4K,size=4K",
+                                       NULL),
+                 VMMEM_EPROVIDER);
+    CU_ASSERT_TRUE(msg_has("test-contract-nohost"));
+    CU_ASSERT_PTR_EQUAL(m, (vmmem_map *)reg);
+    CU_ASSERT_EQUAL(LOADC(&contract_counts, maps) - maps, LOADC(&contract_counts, unmaps) - unmaps);
+
+    /* a positive return is no success */
+    contract_mode = 2;
+    VT_ASSERT_RC(vmmem_map_from_config(&m, reg, "test-contract:addr=0,size=4K", NULL),
+                 VMMEM_EPROVIDER);
+    CU_ASSERT_PTR_EQUAL(m, (vmmem_map *)reg);
+    CU_ASSERT_EQUAL(LOADC(&contract_counts, maps), LOADC(&contract_counts, unmaps));
+    contract_mode = 0;
+    vmmem_registry_free(reg);
+}
+
 /* ---- maps through a private registry ----------------------------------- */
 
 static void test_unknown_provider(void)
@@ -485,8 +579,7 @@ static void test_unknown_provider(void)
     /* "mmap" is in the default registry, not in this one */
     spec.provider = "mmap";
     VT_ASSERT_RC(vmmem_map_new(&m, reg, &spec, 1, NULL), VMMEM_ENO_PROVIDER);
-    VT_ASSERT_RC(vmmem_map_from_config(&m, reg, "mmap:addr=0,size=4K", NULL),
-                 VMMEM_ENO_PROVIDER);
+    VT_ASSERT_RC(vmmem_map_from_config(&m, reg, "mmap:addr=0,size=4K", NULL), VMMEM_ENO_PROVIDER);
     CU_ASSERT_PTR_EQUAL(m, (vmmem_map *)reg);
     spec.provider = NULL;
     VT_ASSERT_RC(vmmem_map_new(&m, reg, &spec, 1, NULL), -EINVAL);
@@ -507,8 +600,7 @@ static void test_map_new_private(void)
     char fill[] = "0x42";
     struct vmmem_option opts[] = {{"tag", tag}, {"fill", fill}};
     struct vmmem_region_spec specs[2] = {
-        {.provider = "test-heap", .addr = 0x10000, .size = 0x2000, .options = opts,
-         .n_options = 2},
+        {.provider = "test-heap", .addr = 0x10000, .size = 0x2000, .options = opts, .n_options = 2},
         {.provider = "test-counted", .addr = 0, .size = 0x1000},
     };
     vmmem_map *m = NULL;
@@ -580,8 +672,11 @@ static void test_map_new_option_checks(void)
         {flagval, 2, VMMEM_EBAD_VALUE, "zero"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct vmmem_region_spec spec = {.provider = "test-heap", .addr = 0, .size = 4096,
-                                         .options = cases[i].o, .n_options = cases[i].n};
+        struct vmmem_region_spec spec = {.provider = "test-heap",
+                                         .addr = 0,
+                                         .size = 4096,
+                                         .options = cases[i].o,
+                                         .n_options = cases[i].n};
         vmmem_map *m = (vmmem_map *)reg;
         VT_ASSERT_RC(vmmem_map_new(&m, reg, &spec, 1, NULL), cases[i].code);
         CU_ASSERT_TRUE(msg_has(cases[i].quote));
@@ -937,15 +1032,23 @@ static void test_discover_plugin_dir(void)
 
     static const struct {
         const char *file;
-        int code; /* 1: may load or fail (nomap), 2: good/dup pair */
+        int code; /* <0: fails so; 0: loads; 1: may load or fail (nomap);
+                     2: good/dup pair; 3: oldsize (checked by "older struct_size") */
     } expect[] = {
-        {"badabi.so", VMMEM_EABI},         {"badabi_provider.so", VMMEM_EABI},
-        {"badplugsize.so", VMMEM_EABI},    {"badsize.so", VMMEM_EABI},
-        {"dup_self.so", VMMEM_EDUPLICATE}, {"garbage.so", VMMEM_ENOT_PLUGIN},
-        {"noentry.so", VMMEM_ENOT_PLUGIN}, {"refuse.so", -EPERM},
-        {"nomap.so", 1},                   {"good.so", 2},
-        {"dup.so", 2},                     {"failmap.so", 0},
-        {"lazy.so", 0},                    {"oldsize.so", 0},
+        {"badabi.so", VMMEM_EABI},
+        {"badabi_provider.so", VMMEM_EABI},
+        {"badplugsize.so", VMMEM_EABI},
+        {"badsize.so", VMMEM_EABI},
+        {"dup_self.so", VMMEM_EDUPLICATE},
+        {"garbage.so", VMMEM_ENOT_PLUGIN},
+        {"noentry.so", VMMEM_ENOT_PLUGIN},
+        {"refuse.so", -EPERM},
+        {"nomap.so", 1},
+        {"good.so", 2},
+        {"dup.so", 2},
+        {"failmap.so", 0},
+        {"lazy.so", 0},
+        {"oldsize.so", 3},
     };
     enum { NEXP = sizeof expect / sizeof expect[0] };
     int seen[NEXP] = {0};
@@ -972,13 +1075,14 @@ static void test_discover_plugin_dir(void)
             seen[j]++;
             if (expect[j].code < 0) {
                 if (f.code != expect[j].code)
-                    fprintf(stdout, "\n    %s: %s (%s)\n", base, vmmem_err_name(f.code),
-                            f.message);
+                    fprintf(stdout, "\n    %s: %s (%s)\n", base, vmmem_err_name(f.code), f.message);
                 CU_ASSERT_EQUAL(f.code, expect[j].code);
             } else if (expect[j].code == 2) {
                 CU_ASSERT_EQUAL(f.code, VMMEM_EDUPLICATE);
             } else if (expect[j].code == 1) {
                 CU_ASSERT_TRUE(f.code == VMMEM_EABI || f.code == VMMEM_EPROVIDER);
+            } else if (expect[j].code == 3) {
+                CU_ASSERT_EQUAL(f.code, VMMEM_EABI);
             } else {
                 fprintf(stdout, "\n    %s failed: %s\n", base, f.message);
                 CU_FAIL("a good plugin failed discovery");
@@ -999,7 +1103,7 @@ static void test_discover_plugin_dir(void)
             want_failures++;
         } else if (expect[j].code == 2) {
             pair += seen[j];
-        } else if (expect[j].code == 1) {
+        } else if (expect[j].code == 1 || expect[j].code == 3) {
             want_failures += (size_t)seen[j];
         }
     }
@@ -1011,12 +1115,11 @@ static void test_discover_plugin_dir(void)
     CU_ASSERT_PTR_NOT_NULL(vmmem_registry_find(reg, "test-heap"));
     CU_ASSERT_PTR_NOT_NULL(vmmem_registry_find(reg, "test-lazy"));
     CU_ASSERT_PTR_NOT_NULL(vmmem_registry_find(reg, "test-failmap"));
-    CU_ASSERT_PTR_NOT_NULL(vmmem_registry_find(reg, "test-old"));
     bool good_loaded = vmmem_registry_find(reg, "test-counted") != NULL;
     bool dup_loaded = vmmem_registry_find(reg, "test-dupother") != NULL;
     CU_ASSERT_TRUE(good_loaded != dup_loaded);
-    static const char *const absent[] = {"test-badabi",  "test-abiok",      "test-abibad",
-                                         "test-badsize", "test-badplugsize", "test-dupself",
+    static const char *const absent[] = {"test-badabi",   "test-abiok",       "test-abibad",
+                                         "test-badsize",  "test-badplugsize", "test-dupself",
                                          "test-dupself-a"};
     for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
         CU_ASSERT_PTR_NULL(vmmem_registry_find(reg, absent[i]));
@@ -1038,9 +1141,8 @@ static void test_discover_plugin_dir(void)
 
     /* discovered providers work */
     vmmem_map *m = NULL;
-    VT_ASSERT_RC(vmmem_map_from_config(&m, reg, "test-lazy:addr=0,size=4K;mmap:addr=4K,size=4K",
-                                       NULL),
-                 0);
+    VT_ASSERT_RC(
+        vmmem_map_from_config(&m, reg, "test-lazy:addr=0,size=4K;mmap:addr=4K,size=4K", NULL), 0);
     CU_ASSERT_EQUAL(vmmem_write(m, 4090, "0123456789", 10), 10);
     vmmem_map_unref(m);
     vmmem_registry_free(reg);
@@ -1102,6 +1204,30 @@ static void test_discover_relative_ignored(void)
     free(stage_copy);
 }
 
+static void test_plugin_dir_list(void)
+{
+    /* "the directories discovery searches, in order": the absolute entries
+     * of VMMEM_PLUGIN_PATH, then the compiled-in install directory */
+    struct env_save saved;
+    env_save(&saved);
+    unsetenv("VMMEM_PLUGIN_PATH");
+    const char *d = vmmem_plugin_dir();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    char *install = strdup(d);
+    CU_ASSERT_EQUAL(install[0], '/');
+    CU_ASSERT_PTR_NULL(strchr(install, ':'));
+    setenv("VMMEM_PLUGIN_PATH", "rel:/vt/a::./x:/vt/b:", 1);
+    d = vmmem_plugin_dir();
+    env_restore(&saved);
+    char want[8192];
+    snprintf(want, sizeof want, "/vt/a:/vt/b:%s", install);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    if (strcmp(d, want) != 0)
+        fprintf(stdout, "\n    vmmem_plugin_dir() = \"%s\", want \"%s\"\n", d, want);
+    CU_ASSERT_STRING_EQUAL(d, want);
+    free(install);
+}
+
 static void test_discover_nothing(void)
 {
     struct env_save saved;
@@ -1145,8 +1271,8 @@ static void thread_round(struct thr *t, vmmem_registry *reg, int round)
         vmmem_registry_find(reg, "test-counted") == NULL)
         t->not_found++;
     char cfg[256];
-    snprintf(cfg, sizeof cfg,
-             "test-heap:addr=0,size=8K,tag=t%d_%d;test-counted:addr=8K,size=4K", t->id, round);
+    snprintf(cfg, sizeof cfg, "test-heap:addr=0,size=8K,tag=t%d_%d;test-counted:addr=8K,size=4K",
+             t->id, round);
     vmmem_map *m = NULL;
     rc = vmmem_map_from_config(&m, reg, cfg, NULL);
     if (rc != 0) {
@@ -1154,8 +1280,7 @@ static void thread_round(struct thr *t, vmmem_registry *reg, int round)
         return;
     }
     uint64_t v = ((uint64_t)t->id << 32) | (unsigned)round, w = 0;
-    if (VMMEM_WRITE_OBJ(m, 8192 - 4, &v) != 0 || VMMEM_READ_OBJ(m, 8192 - 4, &w) != 0 ||
-        v != w)
+    if (VMMEM_WRITE_OBJ(m, 8192 - 4, &v) != 0 || VMMEM_READ_OBJ(m, 8192 - 4, &w) != 0 || v != w)
         t->data_bad++;
     vmmem_map_unref(m);
 }
@@ -1252,6 +1377,7 @@ static const struct vt_test load_tests[] = {
     {"NULL map slot", test_load_nomap},
     {"older struct_size", test_old_struct_size},
     {"static registration", test_static_add},
+    {"provider contract breaks", test_provider_contract},
     {NULL, NULL},
 };
 
@@ -1270,6 +1396,7 @@ static const struct vt_test discover_tests[] = {
     {"VMMEM_PLUGIN_PATH with test plugins", test_discover_plugin_dir},
     {"relative entries ignored", test_discover_relative_ignored},
     {"nothing to find", test_discover_nothing},
+    {"vmmem_plugin_dir lists the search path", test_plugin_dir_list},
     {NULL, NULL},
 };
 

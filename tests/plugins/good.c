@@ -116,8 +116,7 @@ static int heap_map(const struct vmmem_provider *p, const struct vmmem_region_sp
         if (zero)
             return g_host->set_error(VMMEM_EBAD_VALUE, "test-heap: 'fill' and 'zero' conflict");
         if (g_host->parse_size(fill_s, &v) != 0 || v > 255)
-            return g_host->set_error(VMMEM_EBAD_VALUE, "test-heap: bad fill value '%s'",
-                                     fill_s);
+            return g_host->set_error(VMMEM_EBAD_VALUE, "test-heap: bad fill value '%s'", fill_s);
         fill = (int)v;
     }
     int rc = heap_alloc(spec, out, fill);
