@@ -56,7 +56,7 @@ typedef struct vmmem_harvest vmmem_harvest;
 VMMEM_EXPORT int vmmem_harvest_new(const vmmem_map *m, vmmem_harvest **out);
 VMMEM_EXPORT void vmmem_harvest_free(vmmem_harvest *h);
 /* Collect and clear every region's bitmap into h (which must come from
- * vmmem_harvest_new on m, else -EINVAL).  Regions without a bitmap (tracking
+ * vmmem_harvest_new on a map with the same layout, else -EINVAL).  Regions without a bitmap (tracking
  * never on) harvest as clean.  Returns the number of dirty pages. */
 VMMEM_EXPORT int64_t vmmem_map_harvest(const vmmem_map *m, vmmem_harvest *h);
 /* Per-region view of the last harvest: its guest start, page count and
@@ -82,7 +82,12 @@ VMMEM_EXPORT bool vmmem_harvest_next_run(const vmmem_harvest *h, vmmem_harvest_i
  * OR for every page it writes.  Attaching a log maps it (MAP_SHARED), turns
  * dirty tracking on, and from then on every write path through this map
  * also marks the log.  Pages beyond the log's size are ignored (the
- * front-end sized it).  Detach unmaps it.  Only one log per map.
+ * front-end sized it).  Only one log per map: attaching another replaces it.
+ * The log is marked while tracking is on: switching tracking off also stops
+ * it.  Detach stops marking; the mapping itself is released with the map
+ * (a writer may still be inside a mark).  The log is attached to the map's
+ * regions: in a hot-plug space (space.h) attach it again to each map you
+ * publish, or regions added later will not mark it.
  */
 /* Errors: -EINVAL (size 0), -EBADF or another -errno from fstat/mmap,
  * -ERANGE (offset + size past the end of a regular file or memfd). */
