@@ -1,0 +1,1169 @@
+/*
+ * vmmem - inspect and prepare guest memory from the command line.
+ *
+ *     vmmem providers | info CONFIG | dump CONFIG ADDR LEN | load CONFIG FILE ADDR
+ *     vmmem fill CONFIG ADDR LEN BYTE | checksum CONFIG ADDR LEN | demo
+ *
+ * Uses only the public API (<vmmem/vmmem.h>).  Conventions: exit status 0
+ * ok, 1 the operation failed, 2 usage error; errors go to stderr and quote
+ * the library's detail message; nothing is written to stdout when a command
+ * fails (output is buffered until the command has succeeded; only `dump`
+ * streams, after checking that the whole range is backed).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vmmem/vmmem.h>
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+#define CHUNK (1u << 20) /* bytes per library call in dump/fill/checksum/load */
+#define PROGRESS_MIN (8u << 20) /* load shows progress on a terminal from this size */
+
+/* ---- help texts -------------------------------------------------------- */
+
+static const char main_help[] =
+    "Usage: vmmem COMMAND [ARGS...]\n"
+    "       vmmem COMMAND --help\n"
+    "       vmmem --help | --version\n"
+    "\n"
+    "Inspect and prepare the memory of a virtual machine through libvmmem.  A\n"
+    "CONFIG string lays out the guest-physical memory map and names, for each\n"
+    "region, the provider plugin that backs it: anonymous memory (mmap), a\n"
+    "memory file or snapshot (file), Xen domains (xen-foreign, xen-grant), or\n"
+    "any installed out-of-tree provider.\n"
+    "\n"
+    "Commands:\n"
+    "  providers [-v]               list the providers found and where they came from\n"
+    "  info CONFIG                  build the map and print its region table\n"
+    "  dump CONFIG ADDR LEN         hexdump guest memory (--raw: the bytes themselves)\n"
+    "  load CONFIG FILE ADDR        copy a file (kernel, initrd, firmware) into guest memory\n"
+    "  fill CONFIG ADDR LEN BYTE    set every byte of a guest range to BYTE\n"
+    "  checksum CONFIG ADDR LEN     FNV-1a 64-bit checksum of a guest range\n"
+    "  demo                         walk through the library on a built-in map\n"
+    "  help [COMMAND]               this text, or a command's\n"
+    "\n"
+    "CONFIG:\n"
+    "  Regions separated by ';', each PROVIDER:OPTION,OPTION,... where every\n"
+    "  region needs addr= and size=, e.g.\n"
+    "      mmap:addr=0,size=2G;file:addr=4G,size=1G,path=/dev/shm/vm0.mem\n"
+    "  Blanks around tokens are ignored.  A value holding ',', ';', '\\' or a\n"
+    "  blank (a path) escapes it with a backslash: path=/tmp/a\\,b.  Quote the\n"
+    "  whole string for the shell.  `vmmem providers -v` lists every provider's\n"
+    "  options.  Regions may touch; the gaps between them are holes.\n"
+    "\n"
+    "Numbers (ADDR, LEN, BYTE):\n"
+    "  decimal or 0x hexadecimal, with an optional K, M, G or T suffix (powers\n"
+    "  of 1024): 4096, 0x1000, 4K, 2G, 0x10M.\n"
+    "\n"
+    "Exit status:\n"
+    "  0  success\n"
+    "  1  the operation failed: bad CONFIG, unbacked range, unreadable file, ...\n"
+    "  2  usage error: unknown command or option, wrong arguments, bad number\n"
+    "  Errors are reported on stderr with the library's detail message; a\n"
+    "  command that fails writes nothing to stdout.\n"
+    "\n"
+    "Environment:\n"
+    "  VMMEM_PLUGIN_PATH  colon-separated absolute directories searched for\n"
+    "                     provider plugins (*.so) before the installed plugin\n"
+    "                     directory; relative entries are ignored.\n"
+    "\n"
+    "Examples:\n"
+    "  vmmem demo\n"
+    "  vmmem providers\n"
+    "  vmmem info 'file:addr=0,size=1G,path=vm0.mem'\n"
+    "  vmmem dump 'file:addr=0,size=1G,path=vm0.mem' 0x7c00 512\n"
+    "  vmmem load 'file:addr=0,size=1G,path=vm0.mem' bzImage 0x100000\n"
+    "  vmmem checksum 'file:addr=0,size=1G,path=vm0.mem' 0 1G\n"
+    "\n"
+    "See vmmem(1) and `vmmem COMMAND --help` for each command.\n";
+
+static const char providers_help[] =
+    "Usage: vmmem providers [-v|--verbose]\n"
+    "\n"
+    "Load every provider plugin on the search path and list the providers found:\n"
+    "name, provider ABI version, the plugin file it came from and its\n"
+    "description.  Then the directories searched, in order, and every plugin\n"
+    "file that failed to load, with the reason (a failed plugin does not make\n"
+    "the command fail).\n"
+    "\n"
+    "Options:\n"
+    "  -v, --verbose  also list each provider's CONFIG options\n"
+    "\n"
+    "Search path: the absolute directories of VMMEM_PLUGIN_PATH, then the\n"
+    "installed plugin directory.\n";
+
+static const char info_help[] =
+    "Usage: vmmem info CONFIG\n"
+    "\n"
+    "Build the guest memory map from CONFIG and print it: the number of regions,\n"
+    "total size and highest address, then one line per region in address\n"
+    "order: guest range (first and last byte), size, provider, protection\n"
+    "(r or rw), host address (or \"map-on-access\" for regions mapped per\n"
+    "access), whether the memory is on hugetlbfs (yes, no or ?), and the\n"
+    "backing file with the region's offset in it (- for none).\n"
+    "\n"
+    "Example:\n"
+    "  vmmem info 'mmap:addr=0,size=4K;mmap:addr=0x1000,size=4K;mmap:addr=0x3000,size=4K'\n";
+
+static const char dump_help[] =
+    "Usage: vmmem dump [--raw] [-v|--all] CONFIG ADDR LEN\n"
+    "\n"
+    "Print LEN bytes of guest memory from guest-physical address ADDR as a hex\n"
+    "dump in the layout of `hexdump -C`: the guest address (8 hex digits, 16\n"
+    "when the range reaches past 4 GiB), 16 bytes in hex, the same bytes as\n"
+    "ASCII ('.' for others).  A run of lines equal to the one before is shown\n"
+    "as a single '*'; the last line is the address just past the range.  The\n"
+    "whole range must be backed (it may span touching regions), else nothing\n"
+    "is printed and the exit status is 1.\n"
+    "\n"
+    "With the file provider this inspects a VM's memory file or snapshot:\n"
+    "  ls -l vm0.mem                     # the size to map, e.g. 1G\n"
+    "  vmmem dump 'file:addr=0,size=1G,path=vm0.mem' 0x7c00 0x200\n"
+    "\n"
+    "Options:\n"
+    "  --raw       write the bytes themselves to stdout (for files and pipes)\n"
+    "  -v, --all   print every line; do not fold repeated lines into '*'\n";
+
+static const char load_help[] =
+    "Usage: vmmem load [-q|--quiet] [--progress|--no-progress] CONFIG FILE ADDR\n"
+    "\n"
+    "Copy FILE (a kernel, an initrd, a firmware blob; a regular file or a\n"
+    "block device) into guest memory at guest-physical address ADDR, with\n"
+    "read(2) straight into guest memory (vmmem_read_from_fd).  The whole range\n"
+    "[ADDR, ADDR + size of FILE) must be backed and writable; if it is not, the\n"
+    "command refuses before writing anything and exits with status 1.\n"
+    "\n"
+    "On success prints one line: the bytes loaded, the guest range they now\n"
+    "occupy, and the FNV-1a 64 checksum of that range read back from guest\n"
+    "memory (equal to `vmmem checksum` of the same range).  Progress is shown\n"
+    "on stderr when stderr is a terminal and FILE is at least 8 MiB.\n"
+    "\n"
+    "Options:\n"
+    "  -q, --quiet     print nothing on success\n"
+    "  --progress      always show progress on stderr\n"
+    "  --no-progress   never show progress\n"
+    "\n"
+    "Example:\n"
+    "  vmmem load 'file:addr=0,size=1G,path=vm0.mem' bzImage 0x100000\n";
+
+static const char fill_help[] =
+    "Usage: vmmem fill [-q|--quiet] CONFIG ADDR LEN BYTE\n"
+    "\n"
+    "Set every byte of [ADDR, ADDR + LEN) of guest memory to BYTE (0..255,\n"
+    "decimal or 0x hex).  The whole range must be backed and writable, else\n"
+    "nothing is written and the exit status is 1.  On success prints one line:\n"
+    "the range filled and the FNV-1a 64 checksum of it read back from guest\n"
+    "memory.  With an anonymous (mmap) region the memory is gone when the\n"
+    "command exits; with the file provider the file keeps the bytes (when the\n"
+    "region is a shared mapping).\n"
+    "\n"
+    "Options:\n"
+    "  -q, --quiet   print nothing on success\n"
+    "\n"
+    "Example:\n"
+    "  vmmem fill 'file:addr=0,size=1G,path=vm0.mem' 0x100000 1M 0\n";
+
+static const char checksum_help[] =
+    "Usage: vmmem checksum CONFIG ADDR LEN\n"
+    "\n"
+    "Print the checksum of LEN bytes of guest memory from ADDR: 64-bit FNV-1a\n"
+    "(offset basis 0xcbf29ce484222325, prime 0x100000001b3, one byte at a\n"
+    "time, in address order), as 16 lowercase hex digits and a newline.  It\n"
+    "depends only on the bytes, not on how they are split into regions, so it\n"
+    "compares two memory images or a memory image and a file.  The whole\n"
+    "range must be backed, else the exit status is 1.  (LEN 0 prints the\n"
+    "offset basis.)\n"
+    "\n"
+    "Example:\n"
+    "  a=$(vmmem checksum 'file:addr=0,size=1G,path=a.mem' 0 1G)\n"
+    "  b=$(vmmem checksum 'file:addr=0,size=1G,path=b.mem' 0 1G)\n"
+    "  [ \"$a\" = \"$b\" ] && echo same\n";
+
+static const char demo_config[] =
+    "mmap:addr=0,size=4K;mmap:addr=0x1000,size=4K;mmap:addr=0x3000,size=4K";
+
+static const char demo_help[] =
+    "Usage: vmmem demo\n"
+    "\n"
+    "Show the library at work on the built-in default map\n"
+    "    mmap:addr=0,size=4K;mmap:addr=0x1000,size=4K;mmap:addr=0x3000,size=4K\n"
+    "(two adjacent 4 KiB anonymous regions at 0 and 0x1000, and a third at\n"
+    "0x3000 after a hole): runs the vm-memory README's two examples (write the\n"
+    "five bytes 1 2 3 4 5 at 0xffc, across the seam of the adjacent regions,\n"
+    "and read them back), shows what a write into the hole at 0x2000 and a\n"
+    "write that runs into it return, turns dirty-page tracking on, writes, and\n"
+    "prints the region table and which pages are dirty.  Exits 1 if anything\n"
+    "does not behave as described.  Takes no arguments.\n";
+
+static const char help_help[] =
+    "Usage: vmmem help [COMMAND]\n"
+    "\n"
+    "Print the overview (vmmem --help) or a command's help (vmmem COMMAND --help).\n";
+
+/* ---- error reporting --------------------------------------------------- */
+
+static const char *cmd_name = "vmmem"; /* "vmmem dump" once a command runs */
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", cmd_name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help'.\n", cmd_name);
+    return EXIT_USAGE;
+}
+
+/* An operation failed with library code rc: quote the library's detail. */
+static int lib_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int lib_error(int rc, const char *fmt, ...)
+{
+    /* Copy first: formatting below must not depend on a later library call. */
+    char detail[sizeof vmmem_last_error()->message];
+    snprintf(detail, sizeof detail, "%s", vmmem_last_message());
+    va_list ap;
+    fprintf(stderr, "%s: ", cmd_name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, ": %s (%s)\n", detail[0] ? detail : vmmem_strerror(rc), vmmem_err_name(rc));
+    return EXIT_FAIL;
+}
+
+/* An operation failed for a reason of our own (errno or plain text). */
+static int op_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int op_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", cmd_name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_FAIL;
+}
+
+/* ---- buffered stdout ---------------------------------------------------- */
+
+/* Commands print into a memory stream that reaches stdout only on success. */
+struct outbuf {
+    FILE *f;
+    char *data;
+    size_t len;
+};
+
+static int out_open(struct outbuf *o)
+{
+    o->data = NULL;
+    o->len = 0;
+    o->f = open_memstream(&o->data, &o->len);
+    if (o->f == NULL)
+        return op_error("cannot buffer output: %s", strerror(errno));
+    return 0;
+}
+
+/* Close the buffer; on status 0 copy it to stdout (a failed write is 1). */
+static int out_close(struct outbuf *o, int status)
+{
+    if (fclose(o->f) != 0 && status == EXIT_OK)
+        status = op_error("cannot buffer output: %s", strerror(errno));
+    if (status == EXIT_OK && o->len > 0) {
+        if (fwrite(o->data, 1, o->len, stdout) != o->len || fflush(stdout) != 0)
+            status = op_error("writing to stdout: %s", strerror(errno));
+    }
+    free(o->data);
+    return status;
+}
+
+/* ---- argument parsing ---------------------------------------------------- */
+
+struct flag {
+    const char *long_name; /* "--raw" */
+    char short_name;       /* 'v' or 0 */
+    bool *set;
+};
+
+/*
+ * Split argv (after the command name) into flags and positional arguments.
+ * Returns 0, EXIT_USAGE after reporting, or -1 when --help was given (the
+ * caller prints its help).  "--" ends the options.
+ */
+static int parse_args(int argc, char **argv, const struct flag *flags, char **pos, int max_pos,
+                      int *npos)
+{
+    bool only_pos = false;
+    *npos = 0;
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return -1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_pos && strcmp(a, "--") == 0) {
+            only_pos = true;
+            continue;
+        }
+        if (!only_pos && a[0] == '-' && a[1] != '\0') {
+            bool found = false;
+            for (const struct flag *f = flags; f && f->long_name; f++) {
+                if (strcmp(a, f->long_name) == 0 ||
+                    (f->short_name && a[1] == f->short_name && a[2] == '\0')) {
+                    *f->set = true;
+                    found = true;
+                }
+            }
+            if (!found)
+                return usage_error("unknown option '%s'", a);
+            continue;
+        }
+        if (*npos == max_pos)
+            return usage_error("unexpected argument '%s'", a);
+        pos[(*npos)++] = argv[i];
+    }
+    return 0;
+}
+
+/* Parse a number argument; reports a usage error (2) with the library's message. */
+static int parse_number(const char *what, const char *text, uint64_t *out)
+{
+    int rc = vmmem_parse_size(text, out);
+    if (rc < 0) {
+        char detail[sizeof vmmem_last_error()->message];
+        snprintf(detail, sizeof detail, "%s", vmmem_last_message());
+        return usage_error("bad %s '%s': %s", what, text, detail);
+    }
+    return 0;
+}
+
+/* ---- shared helpers ------------------------------------------------------ */
+
+static int build_map(const char *config, vmmem_map **m)
+{
+    int rc = vmmem_map_from_config(m, NULL, config, NULL);
+    if (rc < 0)
+        return lib_error(rc, "cannot build the memory map from '%s'", config);
+    return 0;
+}
+
+/*
+ * Refuse (status 1, before touching anything) unless every byte of
+ * [addr, addr+len) is backed; names the first unbacked byte and quotes the
+ * library's message for it.
+ */
+static int check_backed(const vmmem_map *m, uint64_t addr, uint64_t len, const char *why)
+{
+    if (vmmem_map_check_range(m, addr, len))
+        return 0;
+    vmmem_gaddr_t last;
+    if (vmmem_addr_last(addr, len, &last) < 0) /* inline: sets no library detail */
+        return op_error("%sthe range 0x%" PRIx64 " + 0x%" PRIx64 " runs past the end of the "
+                        "guest address space (%s)", why, addr, len,
+                        vmmem_err_name(VMMEM_EOVERFLOW));
+    /* Walk the touching regions from addr to the first hole. */
+    uint64_t hole = addr, off;
+    const vmmem_region *r;
+    while ((r = vmmem_map_find(m, hole, &off)) != NULL) {
+        uint64_t rest = vmmem_region_size(r) - off; /* >= 1 */
+        if (rest - 1 >= last - hole)
+            return op_error("%s[0x%" PRIx64 ", 0x%" PRIx64 "] is not fully backed", why, addr,
+                            last); /* not reached: check_range and find disagree */
+        hole += rest;
+    }
+    vmmem_gaddr_t dummy;
+    int rc = vmmem_map_checked_offset(m, hole, 0, &dummy); /* for the library's detail */
+    if (rc == 0)
+        return op_error("%s[0x%" PRIx64 ", 0x%" PRIx64 "] is not fully backed", why, addr, last);
+    return lib_error(rc, "%s[0x%" PRIx64 ", 0x%" PRIx64 "] is not fully backed: the first "
+                     "unbacked byte is 0x%" PRIx64, why, addr, last, hole);
+}
+
+/* Refuse (status 1) unless every region of a backed range is writable. */
+static int check_writable(const vmmem_map *m, uint64_t addr, uint64_t len, const char *why)
+{
+    for (uint64_t a = addr, left = len; left > 0;) {
+        uint64_t off;
+        const vmmem_region *r = vmmem_map_find(m, a, &off);
+        if (r == NULL)
+            return check_backed(m, addr, len, why);
+        struct vmmem_region_info ri;
+        vmmem_region_get_info(r, &ri);
+        if (!(ri.prot & VMMEM_PROT_WRITE))
+            return op_error("%sregion [0x%" PRIx64 ", 0x%" PRIx64 "] is read-only (%s)", why,
+                            ri.start, ri.last, vmmem_err_name(VMMEM_EREAD_ONLY));
+        uint64_t rest = ri.size - off;
+        if (rest >= left)
+            break;
+        a += rest;
+        left -= rest;
+    }
+    return 0;
+}
+
+#define FNV_BASIS UINT64_C(0xcbf29ce484222325)
+#define FNV_PRIME UINT64_C(0x100000001b3)
+
+static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= FNV_PRIME;
+    }
+    return h;
+}
+
+/* FNV-1a 64 of a backed guest range, read through the library. */
+static int checksum_range(const vmmem_map *m, uint64_t addr, uint64_t len, uint8_t *buf,
+                          uint64_t *out)
+{
+    uint64_t h = FNV_BASIS;
+    while (len > 0) {
+        size_t n = len < CHUNK ? (size_t)len : CHUNK;
+        int rc = vmmem_read_slice(m, addr, buf, n);
+        if (rc < 0)
+            return lib_error(rc, "reading %zu bytes at 0x%" PRIx64, n, addr);
+        h = fnv1a(h, buf, n);
+        addr += n;
+        len -= n;
+    }
+    *out = h;
+    return 0;
+}
+
+/* "4 KiB" when exact in a binary unit, else "1234 B". */
+static const char *fmt_size(uint64_t v, char *buf, size_t cap)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = 0;
+    while (v != 0 && (v & 1023) == 0 && u < 6) {
+        v >>= 10;
+        u++;
+    }
+    snprintf(buf, cap, "%" PRIu64 " %s", v, units[u]);
+    return buf;
+}
+
+static const char *fmt_prot(int prot)
+{
+    switch (prot & VMMEM_PROT_RW) {
+    case VMMEM_PROT_RW: return "rw";
+    case VMMEM_PROT_READ: return "r";
+    case VMMEM_PROT_WRITE: return "w";
+    default: return "-";
+    }
+}
+
+/* The region table shared by `info` and `demo`. */
+static void print_regions(FILE *f, const vmmem_map *m)
+{
+    size_t n = vmmem_map_num_regions(m);
+    int pw = (int)strlen("PROVIDER");
+    for (size_t i = 0; i < n; i++) {
+        struct vmmem_region_info ri;
+        vmmem_region_get_info(vmmem_map_region(m, i), &ri);
+        int l = ri.provider ? (int)strlen(ri.provider) : 1;
+        if (l > pw)
+            pw = l;
+    }
+    fprintf(f, "  #  %-18s  %-18s  %9s  %-*s  PROT  %-18s  HUGETLBFS  BACKING\n", "START", "LAST",
+            "SIZE", pw, "PROVIDER", "HOST");
+    for (size_t i = 0; i < n; i++) {
+        struct vmmem_region_info ri;
+        char sz[32], host[32];
+        vmmem_region_get_info(vmmem_map_region(m, i), &ri);
+        if (ri.host != NULL)
+            snprintf(host, sizeof host, "%p", ri.host);
+        else
+            snprintf(host, sizeof host, "map-on-access");
+        fprintf(f, "%3zu  0x%016" PRIx64 "  0x%016" PRIx64 "  %9s  %-*s  %-4s  %-18s  %-9s  ", i,
+                ri.start, ri.last, fmt_size(ri.size, sz, sizeof sz), pw,
+                ri.provider ? ri.provider : "?", fmt_prot(ri.prot), host,
+                ri.hugetlbfs > 0 ? "yes" : ri.hugetlbfs == 0 ? "no" : "?");
+        if (ri.file != NULL)
+            fprintf(f, "%s @ 0x%" PRIx64 "\n", ri.file, ri.file_offset);
+        else if (ri.fd >= 0)
+            fprintf(f, "fd %d @ 0x%" PRIx64 "\n", ri.fd, ri.file_offset);
+        else
+            fprintf(f, "-\n");
+    }
+}
+
+static void print_map_summary(FILE *f, const vmmem_map *m)
+{
+    size_t n = vmmem_map_num_regions(m);
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += vmmem_region_size(vmmem_map_region(m, i));
+    char sz[32];
+    fprintf(f, "%zu region%s, %s (%" PRIu64 " bytes), highest address 0x%" PRIx64 "\n", n,
+            n == 1 ? "" : "s", fmt_size(total, sz, sizeof sz), total, vmmem_map_last_addr(m));
+}
+
+/* ---- providers ----------------------------------------------------------- */
+
+static int cmd_providers(int argc, char **argv)
+{
+    bool verbose = false;
+    const struct flag flags[] = {{"--verbose", 'v', &verbose}, {NULL, 0, NULL}};
+    char *pos[1];
+    int npos, rc = parse_args(argc, argv, flags, pos, 0, &npos);
+    if (rc != 0)
+        return rc < 0 ? (fputs(providers_help, stdout), EXIT_OK) : rc;
+
+    vmmem_registry *reg = vmmem_default_registry();
+    if (reg == NULL)
+        return op_error("cannot create the provider registry");
+    struct outbuf o;
+    if (out_open(&o) != 0)
+        return EXIT_FAIL;
+    size_t n = vmmem_registry_count(reg);
+    int nw = (int)strlen("NAME"), fw = (int)strlen("(built in)");
+    for (size_t i = 0; i < n; i++) {
+        struct vmmem_provider_info pi;
+        if (vmmem_registry_get(reg, i, &pi) != 0)
+            continue;
+        if ((int)strlen(pi.name) > nw)
+            nw = (int)strlen(pi.name);
+        if (pi.file != NULL && (int)strlen(pi.file) > fw)
+            fw = (int)strlen(pi.file);
+    }
+    fprintf(o.f, "%zu provider%s\n", n, n == 1 ? "" : "s");
+    if (n > 0)
+        fprintf(o.f, "  %-*s  ABI  %-*s  DESCRIPTION\n", nw, "NAME", fw, "FILE");
+    for (size_t i = 0; i < n; i++) {
+        struct vmmem_provider_info pi;
+        rc = vmmem_registry_get(reg, i, &pi);
+        if (rc < 0)
+            return out_close(&o, lib_error(rc, "provider %zu", i));
+        fprintf(o.f, "  %-*s  %3" PRIu32 "  %-*s  %s\n", nw, pi.name, pi.abi_version, fw,
+                pi.file ? pi.file : "(built in)", pi.description ? pi.description : "");
+        if (!verbose)
+            continue;
+        const struct vmmem_provider *p = vmmem_registry_find(reg, pi.name);
+        const struct vmmem_option_desc *od = p ? p->options : NULL;
+        fprintf(o.f, "      options: addr=ADDR (required), size=SIZE (required)\n");
+        for (; od && od->key; od++) {
+            bool flag = (od->flags & VMMEM_OPT_FLAG) != 0;
+            char key[96];
+            snprintf(key, sizeof key, "%s%s", od->key, flag ? "" : "=VALUE");
+            fprintf(o.f, "        %-20s %s%s\n", key, od->help ? od->help : "",
+                    (od->flags & VMMEM_OPT_REQUIRED) ? " (required)" : "");
+        }
+    }
+    fprintf(o.f, "search path:\n");
+    char *dirs = strdup(vmmem_plugin_dir());
+    if (dirs == NULL)
+        return out_close(&o, op_error("out of memory"));
+    char *save = NULL;
+    for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
+        fprintf(o.f, "  %s\n", d);
+    free(dirs);
+    size_t nf = vmmem_registry_failure_count(reg);
+    if (nf > 0)
+        fprintf(o.f, "failed to load:\n");
+    for (size_t i = 0; i < nf; i++) {
+        struct vmmem_load_failure lf;
+        if (vmmem_registry_failure(reg, i, &lf) == 0)
+            fprintf(o.f, "  %s: %s: %s\n", lf.file, vmmem_err_name(lf.code), lf.message);
+    }
+    return out_close(&o, EXIT_OK);
+}
+
+/* ---- info ---------------------------------------------------------------- */
+
+static int cmd_info(int argc, char **argv)
+{
+    char *pos[1];
+    int npos, rc = parse_args(argc, argv, NULL, pos, 1, &npos);
+    if (rc != 0)
+        return rc < 0 ? (fputs(info_help, stdout), EXIT_OK) : rc;
+    if (npos != 1)
+        return usage_error("expected CONFIG");
+    vmmem_map *m;
+    if ((rc = build_map(pos[0], &m)) != 0)
+        return rc;
+    struct outbuf o;
+    if (out_open(&o) != 0) {
+        vmmem_map_unref(m);
+        return EXIT_FAIL;
+    }
+    print_map_summary(o.f, m);
+    print_regions(o.f, m);
+    vmmem_map_unref(m);
+    return out_close(&o, EXIT_OK);
+}
+
+/* ---- dump ---------------------------------------------------------------- */
+
+struct hexdump {
+    FILE *f;
+    int width;         /* address digits */
+    bool all;          /* no '*' folding */
+    bool have_prev;    /* prev holds the last full line printed */
+    bool starred;      /* a '*' was printed for the current run */
+    uint8_t prev[16];
+    uint8_t line[16];
+    size_t fill;       /* bytes in line */
+    uint64_t line_addr;
+};
+
+static void hd_emit(struct hexdump *h)
+{
+    if (!h->all && h->have_prev && h->fill == 16 && memcmp(h->prev, h->line, 16) == 0) {
+        if (!h->starred)
+            fputs("*\n", h->f);
+        h->starred = true;
+        return;
+    }
+    h->starred = false;
+    fprintf(h->f, "%0*" PRIx64 " ", h->width, h->line_addr);
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 8)
+            fputc(' ', h->f);
+        if (i < h->fill)
+            fprintf(h->f, " %02x", h->line[i]);
+        else
+            fputs("   ", h->f);
+    }
+    fputs("  |", h->f);
+    for (size_t i = 0; i < h->fill; i++)
+        fputc(h->line[i] >= 0x20 && h->line[i] < 0x7f ? h->line[i] : '.', h->f);
+    fputs("|\n", h->f);
+    memcpy(h->prev, h->line, 16);
+    h->have_prev = h->fill == 16;
+}
+
+static void hd_feed(struct hexdump *h, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        size_t k = 16 - h->fill;
+        if (k > n)
+            k = n;
+        memcpy(h->line + h->fill, p, k);
+        h->fill += k;
+        p += k;
+        n -= k;
+        if (h->fill == 16) {
+            hd_emit(h);
+            h->line_addr += 16;
+            h->fill = 0;
+        }
+    }
+}
+
+static int cmd_dump(int argc, char **argv)
+{
+    bool raw = false, all = false;
+    const struct flag flags[] = {{"--raw", 0, &raw}, {"--all", 'v', &all}, {NULL, 0, NULL}};
+    char *pos[3];
+    int npos, rc = parse_args(argc, argv, flags, pos, 3, &npos);
+    if (rc != 0)
+        return rc < 0 ? (fputs(dump_help, stdout), EXIT_OK) : rc;
+    if (npos != 3)
+        return usage_error("expected CONFIG ADDR LEN");
+    uint64_t addr, len;
+    if ((rc = parse_number("ADDR", pos[1], &addr)) != 0 ||
+        (rc = parse_number("LEN", pos[2], &len)) != 0)
+        return rc;
+    vmmem_map *m;
+    if ((rc = build_map(pos[0], &m)) != 0)
+        return rc;
+    if ((rc = check_backed(m, addr, len, "")) != 0) {
+        vmmem_map_unref(m);
+        return rc;
+    }
+    if (raw) {
+        /* Straight from guest memory to stdout, no bounce buffer. */
+        while (len > 0 && rc == 0) {
+            size_t n = len < (1u << 30) ? (size_t)len : (1u << 30);
+            int e = vmmem_write_all_to_fd(m, addr, STDOUT_FILENO, n);
+            if (e < 0)
+                rc = lib_error(e, "writing 0x%zx bytes at 0x%" PRIx64 " to stdout", n, addr);
+            addr += n;
+            len -= n;
+        }
+        vmmem_map_unref(m);
+        return rc;
+    }
+    uint8_t *buf = malloc(CHUNK);
+    if (buf == NULL) {
+        vmmem_map_unref(m);
+        return op_error("out of memory");
+    }
+    vmmem_gaddr_t last = 0;
+    if (len > 0)
+        vmmem_addr_last(addr, len, &last); /* cannot fail: check_backed passed */
+    struct hexdump h = {.f = stdout, .width = last > UINT32_MAX ? 16 : 8, .all = all,
+                        .line_addr = addr};
+    uint64_t a = addr, left = len;
+    while (left > 0) {
+        size_t n = left < CHUNK ? (size_t)left : CHUNK;
+        int e = vmmem_read_slice(m, a, buf, n);
+        if (e < 0) {
+            fflush(stdout);
+            rc = lib_error(e, "reading %zu bytes at 0x%" PRIx64, n, a);
+            break;
+        }
+        hd_feed(&h, buf, n);
+        a += n;
+        left -= n;
+    }
+    if (rc == 0 && len > 0) {
+        if (h.fill > 0)
+            hd_emit(&h);
+        if (last == UINT64_MAX)
+            printf("10000000000000000\n");
+        else
+            printf("%0*" PRIx64 "\n", h.width, last + 1);
+    }
+    if (fflush(stdout) != 0 && rc == 0)
+        rc = op_error("writing to stdout: %s", strerror(errno));
+    free(buf);
+    vmmem_map_unref(m);
+    return rc;
+}
+
+/* ---- load ---------------------------------------------------------------- */
+
+static int cmd_load(int argc, char **argv)
+{
+    bool quiet = false, progress = false, no_progress = false;
+    const struct flag flags[] = {{"--quiet", 'q', &quiet},
+                                 {"--progress", 0, &progress},
+                                 {"--no-progress", 0, &no_progress},
+                                 {NULL, 0, NULL}};
+    char *pos[3];
+    int npos, rc = parse_args(argc, argv, flags, pos, 3, &npos);
+    if (rc != 0)
+        return rc < 0 ? (fputs(load_help, stdout), EXIT_OK) : rc;
+    if (npos != 3)
+        return usage_error("expected CONFIG FILE ADDR");
+    if (progress && no_progress)
+        return usage_error("--progress and --no-progress exclude each other");
+    const char *file = pos[1];
+    uint64_t addr;
+    if ((rc = parse_number("ADDR", pos[2], &addr)) != 0)
+        return rc;
+
+    vmmem_map *m;
+    if ((rc = build_map(pos[0], &m)) != 0)
+        return rc;
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = op_error("cannot open '%s': %s", file, strerror(errno));
+        vmmem_map_unref(m);
+        return rc;
+    }
+    struct stat st;
+    uint64_t size;
+    if (fstat(fd, &st) != 0) {
+        rc = op_error("cannot stat '%s': %s", file, strerror(errno));
+        close(fd);
+        vmmem_map_unref(m);
+        return rc;
+    }
+    if (S_ISREG(st.st_mode)) {
+        size = (uint64_t)st.st_size;
+    } else if (S_ISBLK(st.st_mode)) {
+        off_t end = lseek(fd, 0, SEEK_END);
+        if (end < 0 || lseek(fd, 0, SEEK_SET) != 0) {
+            rc = op_error("cannot find the size of '%s': %s", file, strerror(errno));
+            close(fd);
+            vmmem_map_unref(m);
+            return rc;
+        }
+        size = (uint64_t)end;
+    } else {
+        close(fd);
+        vmmem_map_unref(m);
+        return op_error("'%s' is not a regular file or a block device: its size is needed to "
+                        "check the guest range first", file);
+    }
+
+    char why[PATH_MAX + 128];
+    snprintf(why, sizeof why, "cannot load '%s' (%" PRIu64 " bytes) at 0x%" PRIx64
+             ", nothing was written: ", file, size, addr);
+    if ((rc = check_backed(m, addr, size, why)) != 0) {
+        vmmem_map_unref(m);
+        close(fd);
+        return rc;
+    }
+    if ((rc = check_writable(m, addr, size, why)) != 0) {
+        vmmem_map_unref(m);
+        close(fd);
+        return rc;
+    }
+
+    bool show = (progress || (!no_progress && isatty(STDERR_FILENO) && size >= PROGRESS_MIN));
+    uint64_t done = 0;
+    unsigned last_pct = 101;
+    while (done < size) {
+        uint64_t want = size - done;
+        size_t n = want < CHUNK ? (size_t)want : CHUNK;
+        int64_t got = vmmem_read_from_fd(m, addr + done, fd, n);
+        if (got < 0) {
+            if (show)
+                fputc('\n', stderr);
+            rc = lib_error((int)got, "loading '%s' at 0x%" PRIx64 " after %" PRIu64 " bytes",
+                           file, addr + done, done);
+            break;
+        }
+        if (got == 0) {
+            if (show)
+                fputc('\n', stderr);
+            rc = op_error("'%s' ended after %" PRIu64 " of %" PRIu64 " bytes (did it shrink?)",
+                          file, done, size);
+            break;
+        }
+        done += (uint64_t)got;
+        if (show) {
+            unsigned pct = (unsigned)(done * 100 / size);
+            if (pct != last_pct || done == size)
+                fprintf(stderr, "\r%s: %" PRIu64 " of %" PRIu64 " bytes (%u%%)", cmd_name, done,
+                        size, pct);
+            last_pct = pct;
+        }
+    }
+    close(fd);
+    if (rc == 0 && show)
+        fputc('\n', stderr);
+    if (rc == 0 && !quiet) {
+        uint8_t *buf = malloc(CHUNK);
+        uint64_t sum = 0;
+        if (buf == NULL)
+            rc = op_error("out of memory");
+        else
+            rc = checksum_range(m, addr, size, buf, &sum);
+        free(buf);
+        if (rc == 0) {
+            if (size == 0)
+                printf("loaded 0 bytes from %s (empty file)\n", file);
+            else
+                printf("loaded %" PRIu64 " bytes from %s to [0x%" PRIx64 ", 0x%" PRIx64
+                       "], fnv1a64 %016" PRIx64 "\n",
+                       size, file, addr, addr + size - 1, sum);
+            if (fflush(stdout) != 0)
+                rc = op_error("writing to stdout: %s", strerror(errno));
+        }
+    }
+    vmmem_map_unref(m);
+    return rc;
+}
+
+/* ---- fill ---------------------------------------------------------------- */
+
+static int cmd_fill(int argc, char **argv)
+{
+    bool quiet = false;
+    const struct flag flags[] = {{"--quiet", 'q', &quiet}, {NULL, 0, NULL}};
+    char *pos[4];
+    int npos, rc = parse_args(argc, argv, flags, pos, 4, &npos);
+    if (rc != 0)
+        return rc < 0 ? (fputs(fill_help, stdout), EXIT_OK) : rc;
+    if (npos != 4)
+        return usage_error("expected CONFIG ADDR LEN BYTE");
+    uint64_t addr, len, byte;
+    if ((rc = parse_number("ADDR", pos[1], &addr)) != 0 ||
+        (rc = parse_number("LEN", pos[2], &len)) != 0 ||
+        (rc = parse_number("BYTE", pos[3], &byte)) != 0)
+        return rc;
+    if (byte > 255)
+        return usage_error("bad BYTE '%s': must be 0..255", pos[3]);
+    vmmem_map *m;
+    if ((rc = build_map(pos[0], &m)) != 0)
+        return rc;
+    if ((rc = check_backed(m, addr, len, "nothing was written: ")) != 0 ||
+        (rc = check_writable(m, addr, len, "nothing was written: ")) != 0) {
+        vmmem_map_unref(m);
+        return rc;
+    }
+    uint8_t *buf = malloc(CHUNK);
+    if (buf == NULL) {
+        vmmem_map_unref(m);
+        return op_error("out of memory");
+    }
+    memset(buf, (int)byte, CHUNK);
+    uint64_t a = addr, left = len, sum = 0;
+    while (left > 0 && rc == 0) {
+        size_t n = left < CHUNK ? (size_t)left : CHUNK;
+        int e = vmmem_write_slice(m, a, buf, n);
+        if (e < 0)
+            rc = lib_error(e, "writing %zu bytes at 0x%" PRIx64 " (%" PRIu64 " bytes filled)", n, a,
+                           a - addr);
+        a += n;
+        left -= n;
+    }
+    if (rc == 0 && !quiet)
+        rc = checksum_range(m, addr, len, buf, &sum);
+    free(buf);
+    vmmem_map_unref(m);
+    if (rc == 0 && !quiet) {
+        if (len == 0)
+            printf("filled 0 bytes\n");
+        else
+            printf("filled %" PRIu64 " bytes [0x%" PRIx64 ", 0x%" PRIx64 "] with 0x%02x, fnv1a64 "
+                   "%016" PRIx64 "\n", len, addr, addr + len - 1, (unsigned)byte, sum);
+        if (fflush(stdout) != 0)
+            rc = op_error("writing to stdout: %s", strerror(errno));
+    }
+    return rc;
+}
+
+/* ---- checksum ------------------------------------------------------------ */
+
+static int cmd_checksum(int argc, char **argv)
+{
+    char *pos[3];
+    int npos, rc = parse_args(argc, argv, NULL, pos, 3, &npos);
+    if (rc != 0)
+        return rc < 0 ? (fputs(checksum_help, stdout), EXIT_OK) : rc;
+    if (npos != 3)
+        return usage_error("expected CONFIG ADDR LEN");
+    uint64_t addr, len;
+    if ((rc = parse_number("ADDR", pos[1], &addr)) != 0 ||
+        (rc = parse_number("LEN", pos[2], &len)) != 0)
+        return rc;
+    vmmem_map *m;
+    if ((rc = build_map(pos[0], &m)) != 0)
+        return rc;
+    uint8_t *buf = NULL;
+    uint64_t sum = 0;
+    if ((rc = check_backed(m, addr, len, "")) == 0) {
+        if ((buf = malloc(CHUNK)) == NULL)
+            rc = op_error("out of memory");
+        else
+            rc = checksum_range(m, addr, len, buf, &sum);
+    }
+    free(buf);
+    vmmem_map_unref(m);
+    if (rc == 0) {
+        printf("%016" PRIx64 "\n", sum);
+        if (fflush(stdout) != 0)
+            rc = op_error("writing to stdout: %s", strerror(errno));
+    }
+    return rc;
+}
+
+/* ---- demo ---------------------------------------------------------------- */
+
+static void hex_bytes(FILE *f, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s%02x", i ? " " : "", p[i]);
+}
+
+/* Report an unexpected result; returns EXIT_FAIL. */
+static int demo_unexpected(const char *what, int64_t got)
+{
+    if (got < 0)
+        return lib_error((int)got, "demo: %s", what);
+    return op_error("demo: %s: unexpected result %" PRId64, what, got);
+}
+
+static int demo_run(FILE *f, vmmem_map *m)
+{
+    const uint8_t sample[5] = {1, 2, 3, 4, 5};
+    uint8_t buf[5] = {0};
+    int64_t n;
+    int rc;
+
+    fprintf(f, "vmmem demo: libvmmem %s on the built-in default map\n\n", VMMEM_VERSION_STRING);
+    fprintf(f, "1. Provide memory to a virtual device: the config string\n   %s\n", demo_config);
+    fprintf(f, "   builds two adjacent 4 KiB anonymous regions at 0x0 and 0x1000, a hole at\n"
+               "   0x2000, and a third region at 0x3000:\n   ");
+    print_map_summary(f, m);
+    print_regions(f, m);
+
+    fprintf(f, "\n2. Virtual device I/O across the seam at 0x1000 (the README's example):\n");
+    n = vmmem_write(m, 0xffc, sample, sizeof sample);
+    if (n != 5)
+        return demo_unexpected("vmmem_write(0xffc, 5 bytes)", n);
+    fprintf(f, "   vmmem_write(0xffc, [");
+    hex_bytes(f, sample, 5);
+    fprintf(f, "]) = %" PRId64 "   (0xffc..0xfff in region 0, 0x1000 in region 1)\n", n);
+    n = vmmem_read(m, 0xffc, buf, sizeof buf);
+    if (n != 5 || memcmp(buf, sample, 5) != 0)
+        return demo_unexpected("vmmem_read(0xffc, 5 bytes) back", n);
+    fprintf(f, "   vmmem_read(0xffc, 5)           = %" PRId64 ": [", n);
+    hex_bytes(f, buf, 5);
+    fprintf(f, "]  same bytes: ok\n");
+
+    fprintf(f, "\n3. Accesses that meet the hole at 0x2000:\n");
+    uint8_t b = 0xaa;
+    n = vmmem_write(m, 0x2000, &b, 1);
+    if (n != VMMEM_EINVALID_ADDRESS)
+        return demo_unexpected("a write into the hole did not fail as expected", n);
+    fprintf(f, "   vmmem_write(0x2000, 1 byte) = %s (%" PRId64 "): %s\n", vmmem_err_name((int)n), n,
+            vmmem_strerror((int)n));
+    fprintf(f, "       detail: %s\n", vmmem_last_message());
+    const uint8_t four[4] = {0xde, 0xad, 0xbe, 0xef};
+    n = vmmem_write(m, 0x1ffe, four, sizeof four);
+    if (n != 2)
+        return demo_unexpected("vmmem_write(0x1ffe, 4 bytes) did not stop at the hole", n);
+    fprintf(f, "   vmmem_write(0x1ffe, 4 bytes) = %" PRId64 "  (stops short at the hole)\n", n);
+    rc = vmmem_write_slice(m, 0x1ffe, four, sizeof four);
+    if (rc != VMMEM_EPARTIAL)
+        return demo_unexpected("vmmem_write_slice(0x1ffe, 4 bytes) was not all-or-error", rc);
+    const struct vmmem_error *e = vmmem_last_error();
+    fprintf(f, "   vmmem_write_slice(0x1ffe, 4 bytes) = %s (%d): %s\n", vmmem_err_name(rc), rc,
+            vmmem_strerror(rc));
+    fprintf(f, "       detail: %s (expected %" PRIu64 ", completed %" PRIu64 ")\n", e->message,
+            e->expected, e->completed);
+
+    fprintf(f, "\n4. Dirty-page tracking:\n");
+    if ((rc = vmmem_map_set_dirty_tracking(m, true)) < 0)
+        return lib_error(rc, "demo: vmmem_map_set_dirty_tracking");
+    uint64_t page = vmmem_map_dirty_page_size(m);
+    fprintf(f, "   vmmem_map_set_dirty_tracking(on): page size %" PRIu64 " bytes\n", page);
+    n = vmmem_write(m, 0xffc, sample, sizeof sample);
+    if (n != 5)
+        return demo_unexpected("vmmem_write(0xffc, 5 bytes) with tracking on", n);
+    fprintf(f, "   vmmem_write(0xffc, 5 bytes) = %" PRId64 "\n", n);
+    if (page == 0)
+        return op_error("demo: the map reports a dirty page size of 0");
+    fprintf(f, "   pages (dirty = written since tracking was turned on):\n");
+    size_t nr = vmmem_map_num_regions(m), ndirty = 0;
+    for (size_t i = 0; i < nr; i++) {
+        const vmmem_region *r = vmmem_map_region(m, i);
+        uint64_t start = vmmem_region_start(r), size = vmmem_region_size(r);
+        for (uint64_t off = 0; off < size; off += page) {
+            bool d = vmmem_map_is_dirty(m, start + off);
+            ndirty += d;
+            fprintf(f, "     0x%06" PRIx64 "  region %zu  %s\n", start + off, i,
+                    d ? "dirty" : "clean");
+        }
+    }
+    if (!vmmem_map_is_dirty(m, 0) || !vmmem_map_is_dirty(m, 0x1000) ||
+        vmmem_map_is_dirty(m, 0x3000) || ndirty != 2)
+        return op_error("demo: dirty pages are not exactly 0x0 and 0x1000 (%zu dirty)", ndirty);
+    fprintf(f, "   %zu dirty pages: the 5-byte write touched both sides of the seam\n", ndirty);
+
+    /* Collect-and-clear, as a migration thread does. */
+    vmmem_harvest *hv;
+    if ((rc = vmmem_harvest_new(m, &hv)) < 0)
+        return lib_error(rc, "demo: vmmem_harvest_new");
+    int64_t got = vmmem_map_harvest(m, hv);
+    if (got != 2) {
+        vmmem_harvest_free(hv);
+        return demo_unexpected("vmmem_map_harvest did not collect 2 pages", got);
+    }
+    fprintf(f, "   vmmem_map_harvest = %" PRId64 " dirty pages, as runs:", got);
+    vmmem_harvest_iter it = {0};
+    vmmem_gaddr_t gpa;
+    uint64_t run;
+    while (vmmem_harvest_next_run(hv, &it, &gpa, &run))
+        fprintf(f, " [0x%" PRIx64 ", 0x%" PRIx64 "]", gpa, gpa + run - 1);
+    vmmem_harvest_free(hv);
+    bool clean = !vmmem_map_is_dirty(m, 0) && !vmmem_map_is_dirty(m, 0x1000);
+    fprintf(f, "\n   after the harvest pages 0x0 and 0x1000 are %s\n", clean ? "clean" : "DIRTY");
+    if (!clean)
+        return op_error("demo: pages stayed dirty after vmmem_map_harvest");
+    return 0;
+}
+
+static int cmd_demo(int argc, char **argv)
+{
+    char *pos[1];
+    int npos, rc = parse_args(argc, argv, NULL, pos, 0, &npos);
+    if (rc != 0)
+        return rc < 0 ? (fputs(demo_help, stdout), EXIT_OK) : rc;
+    vmmem_map *m;
+    if ((rc = build_map(demo_config, &m)) != 0)
+        return rc;
+    struct outbuf o;
+    if (out_open(&o) != 0) {
+        vmmem_map_unref(m);
+        return EXIT_FAIL;
+    }
+    rc = demo_run(o.f, m) ? EXIT_FAIL : EXIT_OK;
+    vmmem_map_unref(m);
+    return out_close(&o, rc);
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+struct command {
+    const char *name;
+    const char *help;
+    int (*run)(int argc, char **argv);
+};
+
+static int cmd_help(int argc, char **argv);
+
+static const struct command commands[] = {
+    {"providers", providers_help, cmd_providers},
+    {"info", info_help, cmd_info},
+    {"dump", dump_help, cmd_dump},
+    {"load", load_help, cmd_load},
+    {"fill", fill_help, cmd_fill},
+    {"checksum", checksum_help, cmd_checksum},
+    {"demo", demo_help, cmd_demo},
+    {"help", help_help, cmd_help},
+    {NULL, NULL, NULL},
+};
+
+static const struct command *find_command(const char *name)
+{
+    for (const struct command *c = commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(help_help, stdout);
+            return EXIT_OK;
+        }
+    if (argc == 0) {
+        fputs(main_help, stdout);
+        return EXIT_OK;
+    }
+    if (argc > 1)
+        return usage_error("expected at most one COMMAND");
+    const struct command *c = find_command(argv[0]);
+    if (c == NULL)
+        return usage_error("unknown command '%s'", argv[0]);
+    fputs(c->help, stdout);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    static char name[64];
+    if (argc < 2) {
+        fputs("Usage: vmmem COMMAND [ARGS...]   (vmmem --help lists the commands)\n", stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        fputs(main_help, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("vmmem %s (libvmmem %s)\n", VMMEM_VERSION_STRING, VMMEM_VERSION_STRING);
+        return EXIT_OK;
+    }
+    const struct command *c = find_command(cmd);
+    if (c == NULL)
+        return usage_error("unknown command '%s'", cmd);
+    snprintf(name, sizeof name, "vmmem %s", c->name);
+    cmd_name = name;
+    int rc = c->run(argc - 2, argv + 2);
+    if (fflush(stdout) != 0 && rc == EXIT_OK)
+        rc = op_error("writing to stdout: %s", strerror(errno));
+    return rc;
+}
