@@ -540,6 +540,22 @@ static size_t search_dirs(char *buf, size_t cap)
         memcpy(buf + len, VMMEM_PLUGIN_DIR, n + 1);
         len += n;
     }
+    /* A library used from its build tree (build/<mode>/core/libvmmem.so)
+     * finds the plugins staged beside it (build/<mode>/plugins).  The path
+     * comes from the loaded library itself, never from the environment. */
+    Dl_info info;
+    if (dladdr((void *)search_dirs, &info) != 0 && info.dli_fname != NULL &&
+        info.dli_fname[0] == '/') {
+        const char *slash = strrchr(info.dli_fname, '/');
+        size_t dl = (size_t)(slash - info.dli_fname);
+        static const char rel[] = "/../plugins";
+        if (len + 1 + dl + sizeof rel < cap) {
+            buf[len++] = ':';
+            memcpy(buf + len, info.dli_fname, dl);
+            memcpy(buf + len + dl, rel, sizeof rel);
+            len += dl + sizeof rel - 1;
+        }
+    }
     return len;
 }
 

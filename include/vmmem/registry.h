@@ -8,7 +8,10 @@
  * Discovery order (vmmem_registry_discover): every directory listed in
  * VMMEM_PLUGIN_PATH (colon-separated; relative entries are ignored, never
  * the current directory), then the install directory compiled into the
- * library (vmmem_plugin_dir() returns the whole search path).  Every "*.so" file found there is loaded.
+ * library, then "../plugins" beside the loaded libvmmem itself (so programs
+ * run from a build tree find that build's plugins; the path comes from the
+ * library's own location, not from the environment).  vmmem_plugin_dir()
+ * returns the whole search path.  Every "*.so" file found there is loaded.
  *
  * A plugin file that is world-writable, or whose directory is, is refused
  * with -EPERM: anyone could swap in code that the VMM would run.
