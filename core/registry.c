@@ -28,6 +28,8 @@ struct vmmem_plugin_handle {
     struct vmmem_provider *copies;
     const struct vmmem_provider **ptrs;
     size_t ncopies;
+    dev_t dev; /* file identity: the same file under two names is one plugin */
+    ino_t ino;
 };
 
 struct failure {
@@ -312,8 +314,11 @@ int vmmem_registry_add(vmmem_registry *reg, const struct vmmem_provider *p)
 
 static bool loaded_locked(vmmem_registry *reg, const char *path)
 {
+    struct stat st;
+    bool have = stat(path, &st) == 0;
     for (size_t i = 0; i < reg->nplugins; i++)
-        if (strcmp(reg->plugins[i]->path, path) == 0)
+        if (strcmp(reg->plugins[i]->path, path) == 0 ||
+            (have && reg->plugins[i]->dev == st.st_dev && reg->plugins[i]->ino == st.st_ino))
             return true;
     return false;
 }
@@ -353,6 +358,8 @@ int vmmem_registry_load(vmmem_registry *reg, const char *path)
         return vmmem__err(-ENOMEM, "out of memory");
     }
     atomic_init(&h->refs, 1);
+    h->dev = st.st_dev;
+    h->ino = st.st_ino;
     dlerror();
     h->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (h->dl == NULL) {
@@ -574,8 +581,32 @@ int vmmem_registry_discover(vmmem_registry *reg)
     search_dirs(dirs, sizeof dirs);
     int first = 0, loaded = 0;
     char *save = NULL;
-    for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save))
-        loaded += scan_dir(reg, dir, &first);
+    char *seen[64];
+    size_t nseen = 0;
+    for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        char *real = realpath(dir, NULL);
+        if (real == NULL)
+            continue; /* a search directory that does not exist is not an error */
+        bool dup = false;
+        for (size_t i = 0; i < nseen && !dup; i++)
+            dup = strcmp(seen[i], real) == 0;
+        if (dup || nseen == sizeof seen / sizeof seen[0]) {
+            free(real);
+            continue;
+        }
+        seen[nseen++] = real;
+        struct stat dst;
+        if (stat(real, &dst) == 0 && (dst.st_mode & S_IWOTH)) {
+            vmmem__err(-EPERM, "refusing plugin directory '%s': it is world-writable", real);
+            record_failure(reg, real, -EPERM);
+            if (first == 0)
+                first = -EPERM;
+            continue;
+        }
+        loaded += scan_dir(reg, real, &first);
+    }
+    for (size_t i = 0; i < nseen; i++)
+        free(seen[i]);
     if (first != 0)
         return vmmem__err(first, "%d plugin(s) loaded; some failed, first: %s", loaded,
                           vmmem_strerror(first));

@@ -64,9 +64,17 @@ int vmmem_space_new(vmmem_space **out, vmmem_map *initial, const struct vmmem_ma
     if (opts != NULL) {
         if (opts->struct_size < sizeof *opts)
             return vmmem__err(-EINVAL, "space options: struct_size too small");
+        if (opts->flags & ~VMMEM_MAP_DIRTY_TRACKING)
+            return vmmem__err(-EINVAL, "space options: unknown flags 0x%x", opts->flags);
         if (opts->dirty_page_size != 0) {
             if (opts->dirty_page_size & (opts->dirty_page_size - 1))
                 return vmmem__err(-EINVAL, "space options: dirty page size is not a power of two");
+            if (initial != NULL && opts->dirty_page_size != initial->dirty_page_size)
+                return vmmem__err(-EINVAL,
+                                  "space options: dirty page size %llu differs from the initial "
+                                  "map's %llu",
+                                  (unsigned long long)opts->dirty_page_size,
+                                  (unsigned long long)initial->dirty_page_size);
             page = opts->dirty_page_size;
         }
         tracking = (opts->flags & VMMEM_MAP_DIRTY_TRACKING) != 0;
@@ -235,6 +243,12 @@ int vmmem_space_publish(vmmem_space *s, vmmem_map *m)
 {
     if (s == NULL || m == NULL)
         return vmmem__err(-EINVAL, "NULL space or map");
+    if (m->dirty_page_size != s->page_size)
+        return vmmem__err(-EINVAL,
+                          "cannot publish a map with dirty page size %llu in a space of %llu "
+                          "(pages of one region would be counted two ways)",
+                          (unsigned long long)m->dirty_page_size,
+                          (unsigned long long)s->page_size);
     pthread_mutex_lock(&s->lock);
     if (s->tracking) {
         int rc = vmmem_map_set_dirty_tracking(m, true);

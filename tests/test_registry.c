@@ -1207,7 +1207,8 @@ static void test_discover_relative_ignored(void)
 static void test_plugin_dir_list(void)
 {
     /* "the directories discovery searches, in order": the absolute entries
-     * of VMMEM_PLUGIN_PATH, then the compiled-in install directory */
+     * of VMMEM_PLUGIN_PATH, then the compiled-in install directory, then
+     * ../plugins beside the loaded library */
     struct env_save saved;
     env_save(&saved);
     unsetenv("VMMEM_PLUGIN_PATH");
@@ -1215,7 +1216,13 @@ static void test_plugin_dir_list(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
     char *install = strdup(d);
     CU_ASSERT_EQUAL(install[0], '/');
-    CU_ASSERT_PTR_NULL(strchr(install, ':'));
+    /* exactly two entries: the install dir and <libdir>/../plugins */
+    char *colon = strchr(install, ':');
+    CU_ASSERT_PTR_NOT_NULL_FATAL(colon);
+    CU_ASSERT_PTR_NULL(strchr(colon + 1, ':'));
+    CU_ASSERT_EQUAL(colon[1], '/');
+    size_t tl = strlen(colon + 1);
+    CU_ASSERT_TRUE(tl > 11 && strcmp(colon + 1 + tl - 11, "/../plugins") == 0);
     setenv("VMMEM_PLUGIN_PATH", "rel:/vt/a::./x:/vt/b:", 1);
     d = vmmem_plugin_dir();
     env_restore(&saved);

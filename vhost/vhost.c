@@ -23,6 +23,8 @@ struct vmmem_vhost {
     size_t max;
     struct entry *t;
     size_t n;
+    struct vmmem_map_options opts; /* applied to every map it builds */
+    bool have_opts;
 };
 
 int vmmem_vhost_new(vmmem_vhost **out, vmmem_registry *reg, size_t max_regions,
@@ -39,6 +41,11 @@ int vmmem_vhost_new(vmmem_vhost **out, vmmem_registry *reg, size_t max_regions,
         return rc;
     }
     pthread_mutex_init(&v->lock, NULL);
+    if (opts != NULL) {
+        v->opts = *opts;
+        v->opts.struct_size = sizeof v->opts;
+        v->have_opts = true;
+    }
     v->reg = reg;
     v->max = max_regions ? max_regions : VMMEM_VHOST_DEFAULT_MAX_REGIONS;
     *out = v;
@@ -209,21 +216,18 @@ int vmmem_vhost_set_mem_table(vmmem_vhost *v, const struct vmmem_vhost_region *t
     }
     vmmem_map *m = NULL;
     pthread_mutex_lock(&v->lock);
-    if (n > 0)
-        rc = vmmem_map_new(&m, v->reg, specs, n, NULL);
+    const struct vmmem_map_options *o = v->have_opts ? &v->opts : NULL;
+    if (n > 0) {
+        rc = vmmem_map_new(&m, v->reg, specs, n, o);
+    } else {
+        /* An empty table: publish an empty map in one step. */
+        uint64_t page = o && o->dirty_page_size ? o->dirty_page_size : 4096;
+        rc = vmmem__map_from_regions(&m, NULL, 0, page,
+                                     o && (o->flags & VMMEM_MAP_DIRTY_TRACKING));
+    }
     if (rc == 0) {
-        if (m == NULL) {
-            /* An empty table: publish an empty map by removing everything. */
-            vmmem_map *cur = vmmem_space_snapshot(v->space);
-            for (size_t i = vmmem_map_num_regions(cur); i-- > 0 && rc == 0;) {
-                const vmmem_region *r = vmmem_map_region(cur, i);
-                rc = vmmem_space_remove(v->space, vmmem_region_start(r), vmmem_region_size(r));
-            }
-            vmmem_map_unref(cur);
-        } else {
-            rc = vmmem_space_publish(v->space, m);
-            vmmem_map_unref(m);
-        }
+        rc = vmmem_space_publish(v->space, m);
+        vmmem_map_unref(m);
         if (rc == 0) {
             free(v->t);
             v->t = nt;

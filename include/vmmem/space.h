@@ -24,7 +24,8 @@ VMMEM_BEGIN_DECLS
 typedef struct vmmem_space vmmem_space;
 
 /* A space publishing initial (a reference is taken), or empty when NULL.
- * opts (dirty page size, tracking) apply to every map the space builds. */
+ * opts (dirty page size, tracking) apply to every map the space builds; a
+ * page size different from initial's is -EINVAL. */
 VMMEM_EXPORT int vmmem_space_new(vmmem_space **out, vmmem_map *initial,
                                  const struct vmmem_map_options *opts);
 /* Drop the space's reference to its current map; snapshots stay valid. */
@@ -48,7 +49,9 @@ VMMEM_EXPORT int vmmem_space_replace(vmmem_space *s, vmmem_gaddr_t base, uint64_
  * (no copy, no remap). */
 VMMEM_EXPORT int vmmem_space_rebase(vmmem_space *s, vmmem_gaddr_t base, uint64_t size,
                                     vmmem_gaddr_t new_base);
-/* Publish m as a whole (a reference is taken). */
+/* Publish m as a whole (a reference is taken).  -EINVAL when m's dirty
+ * page size differs from the space's (one region's pages must be counted
+ * one way in every map of the space). */
 VMMEM_EXPORT int vmmem_space_publish(vmmem_space *s, vmmem_map *m);
 
 VMMEM_END_DECLS
