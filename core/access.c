@@ -4,6 +4,7 @@
  * and a copy from base + offset: no provider call, no lock.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,6 +48,10 @@ void vmmem__copy(void *dst, const void *src, size_t len)
 /* ---- piece walking ---- */
 
 enum { DIR_READ = 0, DIR_WRITE = 1 };
+
+/* Largest piece one begin_access maps for the short-count calls (read,
+ * write, fd I/O): map-on-access providers may have per-call limits. */
+#define LAZY_CHUNK ((size_t)1 << 20)
 
 /* Bytes of slot s from addr on, clipped to want (never 0). */
 static inline uint64_t piece_len(const struct vmmem_slot *s, uint64_t addr, uint64_t want)
@@ -129,6 +134,8 @@ static int64_t rw_some(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t l
             break;
         }
         size_t n = (size_t)piece_len(s, addr, len - done);
+        if (s->host == NULL && n > LAZY_CHUNK)
+            n = LAZY_CHUNK; /* bound what one access maps (grant limits) */
         int rc = copy_piece(s, addr, buf + done, n, dir);
         if (rc < 0) {
             if (done == 0)
@@ -139,6 +146,8 @@ static int64_t rw_some(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t l
         if (done == len)
             break;
         addr += n;
+        if (addr - 1 != s->last)
+            continue; /* more of the same region (chunked map-on-access) */
         if ((s = next_touching(m, (size_t)(s - m->slots))) == NULL)
             break;
     }
@@ -199,24 +208,73 @@ static int rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, i
         if ((c = next_touching(m, (size_t)(c - m->slots))) == NULL)
             return vmmem__err_partial(a, len, 0);
     }
-    /* Copy pass: only a map-on-access provider can still fail here. */
+    /* Copy pass.  Map-on-access pieces are all made reachable first, so a
+     * provider failure leaves guest memory untouched (all-or-nothing). */
+    enum { INLINE = 8 };
+    struct {
+        const struct vmmem_slot *s;
+        struct vmmem_access acc;
+    } inl[INLINE], *held = inl;
+    size_t nheld = 0, cap = INLINE;
+    int rc = 0;
+    uint64_t a0 = addr;
     done = 0;
-    for (;;) {
-        size_t n = (size_t)piece_len(s, addr, len - done);
-        int rc = copy_piece(s, addr, buf + done, n, dir);
-        if (rc < 0) {
-            struct vmmem_error *e = vmmem__errbuf(); /* keep the provider's detail */
-            e->addr = addr;
-            e->expected = len;
-            e->completed = done;
-            return rc;
+    for (const struct vmmem_slot *c = s;;) {
+        size_t n = (size_t)piece_len(c, a0, len - done);
+        if (c->host == NULL) {
+            if (nheld == cap) {
+                void *nh = realloc(held == inl ? NULL : held, 2 * cap * sizeof *held);
+                if (nh == NULL) {
+                    rc = vmmem__err(-ENOMEM, "out of memory");
+                    break;
+                }
+                if (held == inl)
+                    memcpy(nh, inl, sizeof inl);
+                held = nh;
+                cap *= 2;
+            }
+            rc = vmmem__prov_begin(c->r->prov.p, &c->r->mapping, a0 - c->start, n,
+                                   dir == DIR_WRITE ? VMMEM_PROT_WRITE : VMMEM_PROT_READ,
+                                   &held[nheld].acc);
+            if (rc < 0) {
+                struct vmmem_error *e = vmmem__errbuf(); /* keep the provider's detail */
+                e->addr = a0;
+                e->expected = len;
+                e->completed = 0;
+                break;
+            }
+            held[nheld++].s = c;
         }
         done += n;
         if (done == len)
-            return 0;
-        addr += n;
-        s = next_touching(m, (size_t)(s - m->slots));
+            break;
+        a0 += n;
+        c = next_touching(m, (size_t)(c - m->slots));
     }
+    if (rc == 0) {
+        size_t k = 0;
+        done = 0;
+        for (;;) {
+            size_t n = (size_t)piece_len(s, addr, len - done);
+            uint8_t *host = s->host ? s->host + (addr - s->start) : held[k++].acc.ptr;
+            if (dir == DIR_WRITE) {
+                vmmem__copy(host, buf + done, n);
+                vmmem__slot_dirty(s, addr - s->start, n);
+            } else {
+                vmmem__copy(buf + done, host, n);
+            }
+            done += n;
+            if (done == len)
+                break;
+            addr += n;
+            s = next_touching(m, (size_t)(s - m->slots));
+        }
+    }
+    for (size_t k = 0; k < nheld; k++)
+        vmmem__prov_end(held[k].s->r->prov.p, &held[k].s->r->mapping, &held[k].acc);
+    if (held != inl)
+        free(held);
+    return rc;
 }
 
 int vmmem_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, void *buf, size_t len)
@@ -407,6 +465,8 @@ static int64_t fd_io(const vmmem_map *m, uint64_t addr, int fd, size_t count, in
         size_t n = (size_t)piece_len(s, addr, count - total);
         if (n > (1u << 30))
             n = 1u << 30;
+        if (s->host == NULL && n > LAZY_CHUNK)
+            n = LAZY_CHUNK;
         uint64_t off = addr - s->start;
         int64_t got;
         if (s->host != NULL) {
