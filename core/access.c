@@ -47,11 +47,19 @@ void vmmem__copy(void *dst, const void *src, size_t len)
 
 /* ---- piece walking ---- */
 
-enum { DIR_READ = 0, DIR_WRITE = 1 };
+/* Access direction; DIR_NOMARK: do not mark the physical dirty bitmap (the
+ * IOMMU layer logs by IOVA instead). */
+enum { DIR_READ = 0, DIR_WRITE = 1, DIR_NOMARK = 2 };
 
 /* Largest piece one begin_access maps for the short-count calls (read,
  * write, fd I/O): map-on-access providers may have per-call limits. */
 #define LAZY_CHUNK ((size_t)1 << 20)
+
+#define MARK(slot, off, len)                                                                   \
+    do {                                                                                       \
+        if (!(dir & DIR_NOMARK))                                                               \
+            vmmem__slot_dirty((slot), (off), (len));                                           \
+    } while (0)
 
 /* Bytes of slot s from addr on, clipped to want (never 0). */
 static inline uint64_t piece_len(const struct vmmem_slot *s, uint64_t addr, uint64_t want)
@@ -74,9 +82,9 @@ static int copy_piece(const struct vmmem_slot *s, uint64_t addr, uint8_t *buf, s
 {
     uint64_t off = addr - s->start;
     if (VMMEM_LIKELY(s->host != NULL)) {
-        if (dir == DIR_WRITE) {
+        if ((dir & DIR_WRITE)) {
             vmmem__copy(s->host + off, buf, n);
-            vmmem__slot_dirty(s, off, n);
+            MARK(s, off, n);
         } else {
             vmmem__copy(buf, s->host + off, n);
         }
@@ -85,12 +93,12 @@ static int copy_piece(const struct vmmem_slot *s, uint64_t addr, uint8_t *buf, s
     const struct vmmem_region *r = s->r;
     struct vmmem_access acc;
     int rc = vmmem__prov_begin(r->prov.p, &r->mapping, off, n,
-                               dir == DIR_WRITE ? VMMEM_PROT_WRITE : VMMEM_PROT_READ, &acc);
+                               (dir & DIR_WRITE) ? VMMEM_PROT_WRITE : VMMEM_PROT_READ, &acc);
     if (rc < 0)
         return rc;
-    if (dir == DIR_WRITE) {
+    if ((dir & DIR_WRITE)) {
         vmmem__copy(acc.ptr, buf, n);
-        vmmem__slot_dirty(s, off, n);
+        MARK(s, off, n);
     } else {
         vmmem__copy(buf, acc.ptr, n);
     }
@@ -114,7 +122,7 @@ static int err_readonly(const struct vmmem_slot *s, uint64_t addr)
 }
 
 /* Short-count copy: stops at a hole or a read-only region after byte one. */
-static int64_t rw_some(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, int dir)
+int64_t vmmem__rw_some(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, int dir)
 {
     if (len == 0)
         return 0;
@@ -128,7 +136,7 @@ static int64_t rw_some(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t l
     const struct vmmem_slot *s = &m->slots[i];
     size_t done = 0;
     for (;;) {
-        if (dir == DIR_WRITE && !(s->prot & VMMEM_PROT_WRITE)) {
+        if ((dir & DIR_WRITE) && !(s->prot & VMMEM_PROT_WRITE)) {
             if (done == 0)
                 return err_readonly(s, addr);
             break;
@@ -156,19 +164,19 @@ static int64_t rw_some(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t l
 
 int64_t vmmem_read(const vmmem_map *m, vmmem_gaddr_t addr, void *buf, size_t len)
 {
-    return rw_some(m, addr, buf, len, DIR_READ);
+    return vmmem__rw_some(m, addr, buf, len, DIR_READ);
 }
 
 int64_t vmmem_write(const vmmem_map *m, vmmem_gaddr_t addr, const void *buf, size_t len)
 {
-    return rw_some(m, addr, (uint8_t *)buf, len, DIR_WRITE);
+    return vmmem__rw_some(m, addr, (uint8_t *)buf, len, DIR_WRITE);
 }
 
 /*
  * All-or-error: check the whole range (backed, writable) before copying, so
  * failure leaves guest memory and the caller's buffer untouched.
  */
-static int rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, int dir)
+int vmmem__rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, int dir)
 {
     if (len == 0)
         return 0;
@@ -180,11 +188,11 @@ static int rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, i
     const struct vmmem_slot *s = &m->slots[i];
     /* Fast path: one ordinary region holds it all. */
     if (VMMEM_LIKELY((uint64_t)len - 1 <= s->last - addr && s->host != NULL &&
-                     (dir == DIR_READ || (s->prot & VMMEM_PROT_WRITE)))) {
+                     (!(dir & DIR_WRITE) || (s->prot & VMMEM_PROT_WRITE)))) {
         uint64_t off = addr - s->start;
-        if (dir == DIR_WRITE) {
+        if ((dir & DIR_WRITE)) {
             vmmem__copy(s->host + off, buf, len);
-            vmmem__slot_dirty(s, off, len);
+            MARK(s, off, len);
         } else {
             vmmem__copy(buf, s->host + off, len);
         }
@@ -194,7 +202,7 @@ static int rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, i
     uint64_t a = addr;
     size_t done = 0;
     for (const struct vmmem_slot *c = s;;) {
-        if (dir == DIR_WRITE && !(c->prot & VMMEM_PROT_WRITE))
+        if ((dir & DIR_WRITE) && !(c->prot & VMMEM_PROT_WRITE))
             return err_readonly(c, a);
         size_t n = (size_t)piece_len(c, a, len - done);
         done += n;
@@ -234,7 +242,7 @@ static int rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, i
                 cap *= 2;
             }
             rc = vmmem__prov_begin(c->r->prov.p, &c->r->mapping, a0 - c->start, n,
-                                   dir == DIR_WRITE ? VMMEM_PROT_WRITE : VMMEM_PROT_READ,
+                                   (dir & DIR_WRITE) ? VMMEM_PROT_WRITE : VMMEM_PROT_READ,
                                    &held[nheld].acc);
             if (rc < 0) {
                 struct vmmem_error *e = vmmem__errbuf(); /* keep the provider's detail */
@@ -257,9 +265,9 @@ static int rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, i
         for (;;) {
             size_t n = (size_t)piece_len(s, addr, len - done);
             uint8_t *host = s->host ? s->host + (addr - s->start) : held[k++].acc.ptr;
-            if (dir == DIR_WRITE) {
+            if ((dir & DIR_WRITE)) {
                 vmmem__copy(host, buf + done, n);
-                vmmem__slot_dirty(s, addr - s->start, n);
+                MARK(s, addr - s->start, n);
             } else {
                 vmmem__copy(buf + done, host, n);
             }
@@ -279,22 +287,22 @@ static int rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, i
 
 int vmmem_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, void *buf, size_t len)
 {
-    return rw_all(m, addr, buf, len, DIR_READ);
+    return vmmem__rw_all(m, addr, buf, len, DIR_READ);
 }
 
 int vmmem_write_slice(const vmmem_map *m, vmmem_gaddr_t addr, const void *buf, size_t len)
 {
-    return rw_all(m, addr, (uint8_t *)buf, len, DIR_WRITE);
+    return vmmem__rw_all(m, addr, (uint8_t *)buf, len, DIR_WRITE);
 }
 
 int vmmem_read_obj(const vmmem_map *m, vmmem_gaddr_t addr, void *obj, size_t size)
 {
-    return rw_all(m, addr, obj, size, DIR_READ);
+    return vmmem__rw_all(m, addr, obj, size, DIR_READ);
 }
 
 int vmmem_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, const void *obj, size_t size)
 {
-    return rw_all(m, addr, (uint8_t *)obj, size, DIR_WRITE);
+    return vmmem__rw_all(m, addr, (uint8_t *)obj, size, DIR_WRITE);
 }
 
 /* ---- atomics ---- */
@@ -360,8 +368,8 @@ int vmmem__atomic(uint8_t *p, size_t size, uint64_t *val, vmmem_order order, boo
     return 0;
 }
 
-static int map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val,
-                      vmmem_order order, bool store)
+int vmmem__map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val,
+                      vmmem_order order, bool store, int dir)
 {
     if (m == NULL || val == NULL)
         return vmmem__err(-EINVAL, "NULL map or value pointer");
@@ -399,20 +407,20 @@ static int map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *
                                (unsigned long long)addr, (void *)p, size);
     vmmem__atomic(p, size, val, order, store);
     if (store)
-        vmmem__slot_dirty(s, off, size);
+        MARK(s, off, size);
     return 0;
 }
 
 int vmmem_load(const vmmem_map *m, vmmem_gaddr_t addr, size_t size, uint64_t *val,
                vmmem_order order)
 {
-    return map_atomic(m, addr, size, val, order, false);
+    return vmmem__map_atomic(m, addr, size, val, order, false, DIR_READ);
 }
 
 int vmmem_store(const vmmem_map *m, vmmem_gaddr_t addr, size_t size, uint64_t val,
                 vmmem_order order)
 {
-    return map_atomic(m, addr, size, &val, order, true);
+    return vmmem__map_atomic(m, addr, size, &val, order, true, DIR_WRITE);
 }
 
 /* ---- fd I/O ---- */
@@ -420,7 +428,7 @@ int vmmem_store(const vmmem_map *m, vmmem_gaddr_t addr, size_t size, uint64_t va
 /* One read(2) or a write(2) loop on a host range; returns bytes or -errno. */
 static int64_t fd_piece(int fd, uint8_t *p, size_t n, int dir)
 {
-    if (dir == DIR_WRITE) { /* guest <- fd */
+    if ((dir & DIR_WRITE)) { /* guest <- fd */
         ssize_t r;
         do
             r = read(fd, p, n);
@@ -442,7 +450,7 @@ static int64_t fd_piece(int fd, uint8_t *p, size_t n, int dir)
 }
 
 /* dir: DIR_WRITE = into guest memory (read from fd). */
-static int64_t fd_io(const vmmem_map *m, uint64_t addr, int fd, size_t count, int dir)
+int64_t vmmem__fd_io(const vmmem_map *m, uint64_t addr, int fd, size_t count, int dir)
 {
     if (count == 0)
         return 0;
@@ -456,7 +464,7 @@ static int64_t fd_io(const vmmem_map *m, uint64_t addr, int fd, size_t count, in
     const struct vmmem_slot *s = &m->slots[i];
     size_t total = 0;
     for (;;) {
-        if (dir == DIR_WRITE && !(s->prot & VMMEM_PROT_WRITE)) {
+        if ((dir & DIR_WRITE) && !(s->prot & VMMEM_PROT_WRITE)) {
             if (total == 0)
                 return err_readonly(s, addr);
             break;
@@ -474,7 +482,7 @@ static int64_t fd_io(const vmmem_map *m, uint64_t addr, int fd, size_t count, in
         } else {
             struct vmmem_access acc;
             int rc = vmmem__prov_begin(s->r->prov.p, &s->r->mapping, off, n,
-                                       dir == DIR_WRITE ? VMMEM_PROT_WRITE : VMMEM_PROT_READ,
+                                       (dir & DIR_WRITE) ? VMMEM_PROT_WRITE : VMMEM_PROT_READ,
                                        &acc);
             if (rc < 0) {
                 if (total == 0)
@@ -490,8 +498,8 @@ static int64_t fd_io(const vmmem_map *m, uint64_t addr, int fd, size_t count, in
                                   strerror((int)-got), (unsigned long long)addr);
             break;
         }
-        if (dir == DIR_WRITE)
-            vmmem__slot_dirty(s, off, (uint64_t)got);
+        if ((dir & DIR_WRITE))
+            MARK(s, off, (uint64_t)got);
         total += (size_t)got;
         if ((size_t)got < n || total == count)
             break; /* a short transfer ends the call: never skip ahead */
@@ -506,12 +514,12 @@ static int64_t fd_io(const vmmem_map *m, uint64_t addr, int fd, size_t count, in
 
 int64_t vmmem_read_from_fd(const vmmem_map *m, vmmem_gaddr_t addr, int fd, size_t count)
 {
-    return fd_io(m, addr, fd, count, DIR_WRITE);
+    return vmmem__fd_io(m, addr, fd, count, DIR_WRITE);
 }
 
 int64_t vmmem_write_to_fd(const vmmem_map *m, vmmem_gaddr_t addr, int fd, size_t count)
 {
-    return fd_io(m, addr, fd, count, DIR_READ);
+    return vmmem__fd_io(m, addr, fd, count, DIR_READ);
 }
 
 static int exact(int64_t rc, uint64_t addr, size_t count)

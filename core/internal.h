@@ -160,6 +160,16 @@ VMMEM_HIDDEN void vmmem__copy(void *dst, const void *src, size_t len);
 /* Atomic access on an aligned host pointer (checked by the caller). */
 VMMEM_HIDDEN int vmmem__atomic(uint8_t *p, size_t size, uint64_t *val, vmmem_order order,
                                bool store);
+/* The access engine (access.c), for layers above the map (iommu.c).  dir:
+ * 1 = into guest memory, 0 = out of it, | 2 = do not mark physical pages. */
+VMMEM_HIDDEN int64_t vmmem__rw_some(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len,
+                                    int dir);
+VMMEM_HIDDEN int vmmem__rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len,
+                               int dir);
+VMMEM_HIDDEN int64_t vmmem__fd_io(const vmmem_map *m, uint64_t addr, int fd, size_t count,
+                                  int dir);
+VMMEM_HIDDEN int vmmem__map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val,
+                                   vmmem_order order, bool store, int dir);
 /* 0 when order is valid for a load (store = false) or a store, else -EINVAL. */
 VMMEM_HIDDEN int vmmem__check_order(vmmem_order order, bool store);
 
