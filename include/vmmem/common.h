@@ -66,14 +66,15 @@ VMMEM_BEGIN_DECLS
     XX(BAD_VALUE, -4020, "invalid option value")                              \
     XX(READ_ONLY, -4021, "region is read-only")                               \
     XX(PROVIDER, -4022, "provider failed or broke its contract")              \
-    XX(UNSUPPORTED, -4023, "operation not supported by this provider")
+    XX(UNSUPPORTED, -4023, "operation not supported by this provider")            \
+    XX(IOMMU_FAULT, -4024, "I/O virtual address is not mapped or not permitted")
 
 enum vmmem_errno {
 #define VMMEM__ERR_ENUM(name, val, text) VMMEM_E##name = (val),
     VMMEM_ERRNO_MAP(VMMEM__ERR_ENUM)
 #undef VMMEM__ERR_ENUM
     VMMEM_E__FIRST = -4001,
-    VMMEM_E__LAST = -4023
+    VMMEM_E__LAST = -4024
 };
 
 /*

@@ -18,6 +18,7 @@
 #include "slice.h"
 #include "space.h"
 #include "vhost.h"
+#include "iommu.h"
 
 VMMEM_BEGIN_DECLS
 
