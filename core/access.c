@@ -128,8 +128,10 @@ int64_t vmmem__rw_some(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t l
         return 0;
     if (m == NULL || buf == NULL)
         return vmmem__err(-EINVAL, "NULL map or buffer");
-    if ((uint64_t)len > (uint64_t)INT64_MAX)
+#if SIZE_MAX > INT64_MAX /* a 32-bit size_t never exceeds the int64_t result */
+    if (len > (size_t)INT64_MAX)
         len = (size_t)INT64_MAX;
+#endif
     long i = vmmem__find_slot(m, addr);
     if (i < 0)
         return err_hole(addr);
@@ -198,23 +200,19 @@ int vmmem__rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, i
         }
         return 0;
     }
-    /* Check pass. */
-    uint64_t a = addr;
-    size_t done = 0;
-    for (const struct vmmem_slot *c = s;;) {
-        if ((dir & DIR_WRITE) && !(c->prot & VMMEM_PROT_WRITE))
-            return err_readonly(c, a);
-        size_t n = (size_t)piece_len(c, a, len - done);
-        done += n;
-        if (done == len)
-            break;
-        if (c->last == UINT64_MAX)
-            return vmmem__err_addr(VMMEM_EOVERFLOW, addr,
-                                   "access 0x%llx +0x%zx passes the end of guest address space",
-                                   (unsigned long long)addr, len);
-        a += n;
-        if ((c = next_touching(m, (size_t)(c - m->slots))) == NULL)
-            return vmmem__err_partial(a, len, 0);
+    /* Check pass: nothing is copied unless every byte can be. */
+    uint64_t bad = 0;
+    switch (vmmem__precheck(m, addr, len, dir & DIR_WRITE, &bad)) {
+    case 0:
+        break;
+    case VMMEM_EREAD_ONLY:
+        return err_readonly(&m->slots[vmmem__find_slot(m, bad)], bad);
+    case VMMEM_EOVERFLOW:
+        return vmmem__err_addr(VMMEM_EOVERFLOW, addr,
+                               "access 0x%llx +0x%zx passes the end of guest address space",
+                               (unsigned long long)addr, len);
+    default:
+        return vmmem__err_partial(bad, len, 0);
     }
     /* Copy pass.  Map-on-access pieces are all made reachable first, so a
      * provider failure leaves guest memory untouched (all-or-nothing). */
@@ -226,7 +224,7 @@ int vmmem__rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, i
     size_t nheld = 0, cap = INLINE;
     int rc = 0;
     uint64_t a0 = addr;
-    done = 0;
+    size_t done = 0;
     for (const struct vmmem_slot *c = s;;) {
         size_t n = (size_t)piece_len(c, a0, len - done);
         if (c->host == NULL) {
@@ -283,6 +281,38 @@ int vmmem__rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, i
     if (held != inl)
         free(held);
     return rc;
+}
+
+int vmmem__precheck(const vmmem_map *m, uint64_t addr, size_t len, bool write, uint64_t *bad)
+{
+    if (len == 0)
+        return 0;
+    long i = vmmem__find_slot(m, addr);
+    if (i < 0) {
+        *bad = addr;
+        return VMMEM_EINVALID_ADDRESS;
+    }
+    const struct vmmem_slot *c = &m->slots[i];
+    size_t done = 0;
+    for (;;) {
+        if (write && !(c->prot & VMMEM_PROT_WRITE)) {
+            *bad = addr;
+            return VMMEM_EREAD_ONLY;
+        }
+        size_t n = (size_t)piece_len(c, addr, len - done);
+        done += n;
+        if (done == len)
+            return 0;
+        if (c->last == UINT64_MAX) {
+            *bad = addr;
+            return VMMEM_EOVERFLOW;
+        }
+        addr += n;
+        if ((c = next_touching(m, (size_t)(c - m->slots))) == NULL) {
+            *bad = addr;
+            return VMMEM_EINVALID_ADDRESS;
+        }
+    }
 }
 
 int vmmem_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, void *buf, size_t len)
@@ -456,8 +486,10 @@ int64_t vmmem__fd_io(const vmmem_map *m, uint64_t addr, int fd, size_t count, in
         return 0;
     if (m == NULL)
         return vmmem__err(-EINVAL, "NULL map");
-    if ((uint64_t)count > (uint64_t)INT64_MAX)
+#if SIZE_MAX > INT64_MAX
+    if (count > (size_t)INT64_MAX)
         count = (size_t)INT64_MAX;
+#endif
     long i = vmmem__find_slot(m, addr);
     if (i < 0)
         return err_hole(addr);

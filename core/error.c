@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "os.h"
 
 static _Thread_local struct vmmem_error tls_err;
 
@@ -110,7 +111,7 @@ const char *vmmem_err_name(int code)
         break;
     }
     if (code < 0 && code > -4000) {
-        const char *n = strerrorname_np(-code);
+        const char *n = vmmem__os_errno_name(-code);
         if (n != NULL)
             return n;
     }

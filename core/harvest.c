@@ -4,11 +4,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "internal.h"
+#include "os.h"
 
 struct harvest_region {
     uint64_t start, size, pages;
@@ -206,7 +205,7 @@ void vmmem__log_mark(struct vmmem_log *l, uint64_t gpa, uint64_t len)
 
 static void log_unmap(struct vmmem_log *l)
 {
-    munmap(l->base, l->maplen);
+    vmmem__os_unmap(l->base, l->maplen);
     free(l);
 }
 
@@ -246,8 +245,7 @@ int vmmem_map_attach_log(vmmem_map *m, int fd, uint64_t offset, uint64_t size)
                           "(0x%llx bytes)",
                           fd, (unsigned long long)offset, (unsigned long long)size,
                           (unsigned long long)st.st_size);
-    long ps = sysconf(_SC_PAGESIZE);
-    uint64_t page = ps > 0 ? (uint64_t)ps : 4096;
+    uint64_t page = vmmem__os_page_size();
     uint64_t delta = offset & (page - 1);
     if (size > SIZE_MAX - delta)
         return vmmem__err(VMMEM_EOVERFLOW, "vhost-user log too large");
@@ -255,12 +253,11 @@ int vmmem_map_attach_log(vmmem_map *m, int fd, uint64_t offset, uint64_t size)
     if (l == NULL)
         return vmmem__err(-ENOMEM, "out of memory");
     l->maplen = (size_t)(size + delta);
-    l->base = mmap(NULL, l->maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)(offset - delta));
-    if (l->base == MAP_FAILED) {
-        int e = errno;
+    int e = vmmem__os_map_shared_fd(fd, offset - delta, l->maplen, &l->base);
+    if (e < 0) {
         free(l);
-        return vmmem__err(-e, "mapping vhost-user log fd %d (offset 0x%llx, size 0x%llx): %s", fd,
-                          (unsigned long long)offset, (unsigned long long)size, strerror(e));
+        return vmmem__err(e, "mapping vhost-user log fd %d (offset 0x%llx, size 0x%llx): %s", fd,
+                          (unsigned long long)offset, (unsigned long long)size, strerror(-e));
     }
     l->bits = (_Atomic uint8_t *)((uint8_t *)l->base + delta);
     l->size = size;

@@ -8,19 +8,46 @@
 
 #include <vmmem/vmmem.h>
 
+#if defined(_WIN32)
+#define VMMEM_HIDDEN /* PE: only __declspec(dllexport) symbols are exported */
+#else
 #define VMMEM_HIDDEN __attribute__((visibility("hidden")))
+#endif
+/* printf checking for the library's own formatters: mingw's C99 printf
+ * (__USE_MINGW_ANSI_STDIO, %zu and %llu) is gnu_printf, not ms_printf. */
+#if defined(_WIN32)
+#define VMMEM__PRINTF gnu_printf
+#else
+#define VMMEM__PRINTF printf
+#endif
+#if defined(_WIN32)
+#include <stdlib.h>
+#include <string.h>
+/* The CRT has no strndup. */
+static inline char *vmmem__strndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *d = malloc(len + 1);
+    if (d != NULL) {
+        memcpy(d, s, len);
+        d[len] = '\0';
+    }
+    return d;
+}
+#define strndup vmmem__strndup
+#endif
 #define VMMEM_LIKELY(x) __builtin_expect(!!(x), 1)
 #define VMMEM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* ---- errors (error.c) ---- */
-VMMEM_HIDDEN int vmmem__err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+VMMEM_HIDDEN int vmmem__err(int code, const char *fmt, ...) __attribute__((format(VMMEM__PRINTF, 2, 3)));
 VMMEM_HIDDEN int vmmem__verr(int code, const char *fmt, va_list ap);
 /* Like vmmem__err, and records the offending guest address. */
 VMMEM_HIDDEN int vmmem__err_addr(int code, uint64_t addr, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    __attribute__((format(VMMEM__PRINTF, 3, 4)));
 VMMEM_HIDDEN int vmmem__err_partial(uint64_t addr, uint64_t expected, uint64_t completed);
 VMMEM_HIDDEN int vmmem__err_col(int code, int column, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    __attribute__((format(VMMEM__PRINTF, 3, 4)));
 VMMEM_HIDDEN struct vmmem_error *vmmem__errbuf(void);
 
 /* ---- plugins and providers (registry.c) ---- */
@@ -168,6 +195,10 @@ VMMEM_HIDDEN int vmmem__rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, 
                                int dir);
 VMMEM_HIDDEN int64_t vmmem__fd_io(const vmmem_map *m, uint64_t addr, int fd, size_t count,
                                   int dir);
+/* Is [addr, addr+len) fully backed (and writable)?  0, or the code with the
+ * first failing address in *bad (no error detail is set). */
+VMMEM_HIDDEN int vmmem__precheck(const vmmem_map *m, uint64_t addr, size_t len, bool write,
+                                 uint64_t *bad);
 VMMEM_HIDDEN int vmmem__map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val,
                                    vmmem_order order, bool store, int dir);
 /* 0 when order is valid for a load (store = false) or a store, else -EINVAL. */

@@ -363,6 +363,14 @@ static void log_write(vmmem_iommu *im, uint64_t iova, uint64_t len)
         vmmem__dirty(b, iova, len);
 }
 
+/* A physical access of piece p failed: report the IOVA, not the gpa. */
+static void to_iova(const struct vmmem_mapped_range *p)
+{
+    struct vmmem_error *e = vmmem__errbuf();
+    if (e->addr >= p->target && e->addr - p->target < p->len)
+        e->addr = p->iova + (e->addr - p->target);
+}
+
 /* Translate with one resolver retry; res is filled on success. */
 static int translate(vmmem_iommu *im, uint64_t iova, uint64_t len, int perm,
                      struct vmmem_iotlb_result *res)
@@ -426,8 +434,10 @@ static int64_t some(vmmem_iommu *im, uint64_t iova, uint8_t *buf, size_t len, in
         const struct vmmem_mapped_range *p = &res.mapped[k];
         int64_t n = vmmem__rw_some(phys, p->target, buf + done, (size_t)p->len, dir | 2);
         if (n < 0) {
-            if (done == 0)
+            if (done == 0) {
                 ret = n;
+                to_iova(p);
+            }
             break;
         }
         if (dir & 1)
@@ -457,15 +467,22 @@ static int all(vmmem_iommu *im, uint64_t iova, uint8_t *buf, size_t len, int dir
     struct vmmem_iotlb_result res;
     int perm = (dir & 1) ? VMMEM_PROT_WRITE : VMMEM_PROT_READ;
     rc = translate(im, iova, len, perm, &res);
-    /* Every piece must be backed before anything is copied. */
+    /* Every piece must be backed (and writable) before anything is copied. */
     for (size_t k = 0; rc == 0 && k < res.n_mapped; k++) {
         const struct vmmem_mapped_range *p = &res.mapped[k];
-        if (!vmmem_map_check_range(phys, p->target, p->len))
-            rc = vmmem__err_addr(VMMEM_EINVALID_ADDRESS, p->iova,
-                                 "IOVA range [0x%llx, +0x%llx) translates to guest-physical "
-                                 "0x%llx, which is not fully backed",
-                                 (unsigned long long)p->iova, (unsigned long long)p->len,
-                                 (unsigned long long)p->target);
+        uint64_t bad = 0;
+        int code = vmmem__precheck(phys, p->target, (size_t)p->len, dir & 1, &bad);
+        if (code == 0)
+            continue;
+        uint64_t ibad = p->iova + (bad - p->target);
+        if (code == VMMEM_EINVALID_ADDRESS && ibad != iova) {
+            rc = vmmem__err_partial(ibad, len, 0);
+        } else {
+            rc = vmmem__err_addr(code, ibad,
+                                 "IOVA 0x%llx (guest-physical 0x%llx): %s",
+                                 (unsigned long long)ibad, (unsigned long long)bad,
+                                 vmmem_strerror(code));
+        }
     }
     size_t done = 0;
     for (size_t k = 0; rc == 0 && k < res.n_mapped; k++) {
@@ -589,8 +606,10 @@ static int64_t fd_op(vmmem_iommu *im, uint64_t iova, int fd, size_t count, int d
         const struct vmmem_mapped_range *p = &res.mapped[k];
         int64_t n = vmmem__fd_io(phys, p->target, fd, (size_t)p->len, dir | 2);
         if (n < 0) {
-            if (done == 0)
+            if (done == 0) {
                 ret = n;
+                to_iova(p);
+            }
             break;
         }
         if (dir & 1)
@@ -669,8 +688,14 @@ int vmmem_iommu_slices_next(vmmem_iommu_iter *it, vmmem_slice *out)
     uint64_t gpa = it->iova, n = it->remaining;
     bool on = vmmem_iommu_enabled(im);
     if (on) {
+        /* Only the first piece is needed: ask the resolver only when the
+         * first byte fails, not for a tail later slices may never reach. */
         struct vmmem_iotlb_result res;
-        int rc = translate(im, it->iova, it->remaining, it->perm, &res);
+        int rc = vmmem_iotlb_lookup(im->iotlb, it->iova, it->remaining, it->perm, &res);
+        if (res.n_mapped == 0 || res.mapped[0].iova != it->iova) {
+            vmmem_iotlb_result_free(&res);
+            rc = translate(im, it->iova, it->remaining, it->perm, &res);
+        }
         if (res.n_mapped == 0 || res.mapped[0].iova != it->iova) {
             vmmem_iotlb_result_free(&res);
             it->state = 1;

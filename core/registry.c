@@ -5,15 +5,13 @@
  */
 #include <dirent.h>
 #include <stddef.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "internal.h"
+#include "os.h"
 
 #ifndef VMMEM_PLUGIN_DIR
 #define VMMEM_PLUGIN_DIR "/usr/local/lib/vmmem/plugins"
@@ -28,8 +26,8 @@ struct vmmem_plugin_handle {
     struct vmmem_provider *copies;
     const struct vmmem_provider **ptrs;
     size_t ncopies;
-    dev_t dev; /* file identity: the same file under two names is one plugin */
-    ino_t ino;
+    uint64_t dev; /* file identity: the same file under two names is one plugin */
+    uint64_t ino;
 };
 
 struct failure {
@@ -70,9 +68,7 @@ static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 
 static void host_init(void)
 {
-    long ps = sysconf(_SC_PAGESIZE);
-    if (ps > 0)
-        host_table.page_size = (uint64_t)ps;
+    host_table.page_size = vmmem__os_page_size();
 }
 
 const struct vmmem_host *vmmem__host(void)
@@ -94,7 +90,7 @@ void vmmem__plugin_unref(struct vmmem_plugin_handle *h)
     if (h == NULL || atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
         return;
     if (h->dl != NULL)
-        dlclose(h->dl);
+        vmmem__os_dlclose(h->dl);
     free(h->copies);
     free(h->ptrs);
     free(h->path);
@@ -314,11 +310,12 @@ int vmmem_registry_add(vmmem_registry *reg, const struct vmmem_provider *p)
 
 static bool loaded_locked(vmmem_registry *reg, const char *path)
 {
-    struct stat st;
-    bool have = stat(path, &st) == 0;
+    struct vmmem__os_file st;
+    /* (No file identity on Windows: ino 0 there, and names decide.) */
+    bool have = vmmem__os_stat(path, &st) == 0 && st.ino != 0;
     for (size_t i = 0; i < reg->nplugins; i++)
         if (strcmp(reg->plugins[i]->path, path) == 0 ||
-            (have && reg->plugins[i]->dev == st.st_dev && reg->plugins[i]->ino == st.st_ino))
+            (have && reg->plugins[i]->dev == st.dev && reg->plugins[i]->ino == st.ino))
             return true;
     return false;
 }
@@ -327,26 +324,27 @@ int vmmem_registry_load(vmmem_registry *reg, const char *path)
 {
     if (reg == NULL || path == NULL)
         return vmmem__err(-EINVAL, "vmmem_registry_load: NULL argument");
-    if (path[0] != '/')
+    if (!vmmem__os_path_is_absolute(path))
         return vmmem__err(-EINVAL, "plugin path '%s' is not absolute", path);
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return vmmem__err(-errno, "plugin '%s': %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
+    struct vmmem__os_file st;
+    int src = vmmem__os_stat(path, &st);
+    if (src < 0)
+        return vmmem__err(src, "plugin '%s': %s", path, strerror(-src));
+    if (!st.regular)
         return vmmem__err(VMMEM_ENOT_PLUGIN, "plugin '%s' is not a regular file", path);
     /* Anyone could swap in code we would run: refuse. */
-    if (st.st_mode & S_IWOTH)
+    if (st.world_writable)
         return vmmem__err(-EPERM, "refusing plugin '%s': the file is world-writable", path);
     char dir[4096];
-    const char *slash = strrchr(path, '/');
+    const char *slash = vmmem__os_last_sep(path);
     size_t dlen = (size_t)(slash - path);
     if (dlen == 0)
         dlen = 1; /* "/x.so" lives in "/" */
     if (dlen < sizeof dir) {
         memcpy(dir, path, dlen);
         dir[dlen] = '\0';
-        struct stat dst;
-        if (stat(dir, &dst) == 0 && (dst.st_mode & S_IWOTH))
+        struct vmmem__os_file dst;
+        if (vmmem__os_stat(dir, &dst) == 0 && dst.world_writable)
             return vmmem__err(-EPERM,
                               "refusing plugin '%s': its directory '%s' is world-writable", path,
                               dir);
@@ -358,20 +356,18 @@ int vmmem_registry_load(vmmem_registry *reg, const char *path)
         return vmmem__err(-ENOMEM, "out of memory");
     }
     atomic_init(&h->refs, 1);
-    h->dev = st.st_dev;
-    h->ino = st.st_ino;
-    dlerror();
-    h->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    h->dev = st.dev;
+    h->ino = st.ino;
+    char why[512];
+    h->dl = vmmem__os_dlopen(path, why, sizeof why);
     if (h->dl == NULL) {
-        const char *why = dlerror(); /* copy at once: dlerror is per-thread and one-shot */
-        vmmem__err(VMMEM_ENOT_PLUGIN, "cannot load plugin '%s': %s", path,
-                   why ? why : "unknown dlopen error");
+        vmmem__err(VMMEM_ENOT_PLUGIN, "cannot load plugin '%s': %s", path, why);
         free(h->path);
         free(h);
         return VMMEM_ENOT_PLUGIN;
     }
     int rc;
-    void *sym = dlsym(h->dl, VMMEM_PLUGIN_ENTRY_NAME);
+    void *sym = vmmem__os_dlsym(h->dl, VMMEM_PLUGIN_ENTRY_NAME);
     if (sym == NULL) {
         rc = vmmem__err(VMMEM_ENOT_PLUGIN,
                         "'%s' is not a libvmmem plugin: it has no '%s' symbol", path,
@@ -473,7 +469,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Load every *.so in dir; returns plugins loaded, first error in *first. */
+/* Load every *.so (*.dll on Windows) in dir; returns plugins loaded, first error in *first. */
 static int scan_dir(vmmem_registry *reg, const char *dir, int *first)
 {
     DIR *d = opendir(dir);
@@ -484,7 +480,8 @@ static int scan_dir(vmmem_registry *reg, const char *dir, int *first)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
-        if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0)
+        size_t sl = sizeof VMMEM__OS_PLUGIN_SUFFIX - 1;
+        if (len < sl + 1 || strcmp(e->d_name + len - sl, VMMEM__OS_PLUGIN_SUFFIX) != 0)
             continue;
         char **nn = realloc(names, (n + 1) * sizeof *nn);
         if (nn == NULL)
@@ -529,16 +526,17 @@ static size_t search_dirs(char *buf, size_t cap)
     if (env != NULL) {
         const char *p = env;
         while (*p) {
-            const char *end = strchr(p, ':');
+            const char *end = strchr(p, VMMEM__OS_PATH_LIST_SEP);
             size_t n = end ? (size_t)(end - p) : strlen(p);
-            if (n > 0 && p[0] == '/' && len + n + 2 < cap) { /* never relative, never "" = cwd */
+            if (n > 0 && vmmem__os_path_is_absolute(p) && len + n + 2 < cap) {
+                /* never relative, never "" = cwd */
                 memcpy(buf + len, p, n);
                 len += n;
-                buf[len++] = ':';
+                buf[len++] = VMMEM__OS_PATH_LIST_SEP;
                 buf[len] = '\0';
             }
             p += n;
-            if (*p == ':')
+            if (*p == VMMEM__OS_PATH_LIST_SEP)
                 p++;
         }
     }
@@ -550,15 +548,14 @@ static size_t search_dirs(char *buf, size_t cap)
     /* A library used from its build tree (build/<mode>/core/libvmmem.so)
      * finds the plugins staged beside it (build/<mode>/plugins).  The path
      * comes from the loaded library itself, never from the environment. */
-    Dl_info info;
-    if (dladdr((void *)search_dirs, &info) != 0 && info.dli_fname != NULL &&
-        info.dli_fname[0] == '/') {
-        const char *slash = strrchr(info.dli_fname, '/');
-        size_t dl = (size_t)(slash - info.dli_fname);
+    char self[4096];
+    if (vmmem__os_self_path(self, sizeof self) && vmmem__os_last_sep(self) != NULL) {
+        const char *slash = vmmem__os_last_sep(self);
+        size_t dl = (size_t)(slash - self);
         static const char rel[] = "/../plugins";
         if (len + 1 + dl + sizeof rel < cap) {
-            buf[len++] = ':';
-            memcpy(buf + len, info.dli_fname, dl);
+            buf[len++] = VMMEM__OS_PATH_LIST_SEP;
+            memcpy(buf + len, self, dl);
             memcpy(buf + len + dl, rel, sizeof rel);
             len += dl + sizeof rel - 1;
         }
@@ -583,8 +580,9 @@ int vmmem_registry_discover(vmmem_registry *reg)
     char *save = NULL;
     char *seen[64];
     size_t nseen = 0;
-    for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-        char *real = realpath(dir, NULL);
+    static const char sep[] = {VMMEM__OS_PATH_LIST_SEP, '\0'};
+    for (char *dir = strtok_r(dirs, sep, &save); dir; dir = strtok_r(NULL, sep, &save)) {
+        char *real = vmmem__os_realpath(dir);
         if (real == NULL)
             continue; /* a search directory that does not exist is not an error */
         bool dup = false;
@@ -595,8 +593,8 @@ int vmmem_registry_discover(vmmem_registry *reg)
             continue;
         }
         seen[nseen++] = real;
-        struct stat dst;
-        if (stat(real, &dst) == 0 && (dst.st_mode & S_IWOTH)) {
+        struct vmmem__os_file dst;
+        if (vmmem__os_stat(real, &dst) == 0 && dst.world_writable) {
             vmmem__err(-EPERM, "refusing plugin directory '%s': it is world-writable", real);
             record_failure(reg, real, -EPERM);
             if (first == 0)

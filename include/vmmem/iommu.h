@@ -97,7 +97,9 @@ VMMEM_EXPORT bool vmmem_iommu_enabled(const vmmem_iommu *im);
 /*
  * Dirty log indexed by IOVA (vhost-user semantics): while translation is on
  * and a bitmap is set, writes mark IOVA pages in it (offset = IOVA) and NOT
- * the physical bitmap.  NULL detaches.  The bitmap is borrowed.
+ * the physical bitmap.  While translation is on, writes never mark the
+ * physical bitmap, log or not (as vm-memory).  NULL detaches.  The bitmap is
+ * borrowed.
  */
 VMMEM_EXPORT void vmmem_iommu_set_dirty_log(vmmem_iommu *im, vmmem_bitmap *iova_log);
 
@@ -107,7 +109,8 @@ VMMEM_EXPORT void vmmem_iommu_set_dirty_log(vmmem_iommu *im, vmmem_bitmap *iova_
  * byte fails to translate or is unbacked), atomics on one contiguous piece.
  * Translation failures are VMMEM_EIOMMU_FAULT with vmmem_last_error()->addr
  * = the first IOVA that failed and a message naming the unmapped or
- * forbidden range.
+ * forbidden range.  Errors of the physical access (a hole, a read-only
+ * region) keep their code and report the IOVA in ->addr.
  */
 VMMEM_EXPORT int64_t vmmem_iommu_read(vmmem_iommu *im, uint64_t iova, void *buf, size_t len);
 VMMEM_EXPORT int64_t vmmem_iommu_write(vmmem_iommu *im, uint64_t iova, const void *buf, size_t len);
@@ -128,7 +131,9 @@ VMMEM_EXPORT bool vmmem_iommu_check_range(vmmem_iommu *im, uint64_t iova, uint64
 /*
  * Slices of an IOVA range: one per translated physical piece, each inside
  * one region; their dirty view is the IOVA log (when set) at the piece's
- * IOVA.  Returns 1 with a slice (release it), 0 at the end, or an error.
+ * IOVA.  Returns 1 with a slice (release it), 0 at the end, or an error
+ * once (then 0).  The resolver is asked only when the next slice's first
+ * byte fails to translate.
  */
 typedef struct vmmem_iommu_iter {
     vmmem_iommu *im;

@@ -1,0 +1,58 @@
+/*
+ * The core's platform layer: the few things POSIX and Windows do
+ * differently, behind one small interface (os_posix.c, os_win.c; the build
+ * compiles exactly one).  Everything else in core/ is portable C11 plus
+ * pthreads (winpthreads on Windows).
+ */
+#ifndef VMMEM_OS_H
+#define VMMEM_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+#if defined(_WIN32)
+#define VMMEM__OS_PLUGIN_SUFFIX ".dll"
+#define VMMEM__OS_PATH_LIST_SEP ';'
+#else
+#define VMMEM__OS_PLUGIN_SUFFIX ".so"
+#define VMMEM__OS_PATH_LIST_SEP ':'
+#endif
+
+/* The host's page size (4096 if it cannot be read). */
+VMMEM_HIDDEN uint64_t vmmem__os_page_size(void);
+
+/* An absolute path: "/..." on POSIX; "C:\...", "C:/..." or "\\server\..." on Windows. */
+VMMEM_HIDDEN bool vmmem__os_path_is_absolute(const char *path);
+/* The last directory separator in path ('/', and '\\' on Windows), or NULL. */
+VMMEM_HIDDEN const char *vmmem__os_last_sep(const char *path);
+
+/* What the registry checks about a plugin file or directory. */
+struct vmmem__os_file {
+    bool regular;        /* a regular file */
+    bool world_writable; /* anyone may replace it (never on Windows: ACLs) */
+    uint64_t dev, ino;   /* identity: one file under two names is one plugin */
+};
+/* 0, or -errno with errno set. */
+VMMEM_HIDDEN int vmmem__os_stat(const char *path, struct vmmem__os_file *out);
+
+/* Dynamic loading (dlopen/LoadLibrary).  open: NULL with the reason in why. */
+VMMEM_HIDDEN void *vmmem__os_dlopen(const char *path, char *why, size_t whylen);
+VMMEM_HIDDEN void *vmmem__os_dlsym(void *lib, const char *name);
+VMMEM_HIDDEN void vmmem__os_dlclose(void *lib);
+/* Absolute path of the file holding the library's code, in buf; false if unknown. */
+VMMEM_HIDDEN bool vmmem__os_self_path(char *buf, size_t cap);
+/* Canonical absolute path of an existing directory (malloc'ed), or NULL. */
+VMMEM_HIDDEN char *vmmem__os_realpath(const char *path);
+
+/* Map len bytes of fd at offset shared read-write (the vhost-user log):
+ * 0, or -errno (-ENOSYS where there is no such thing). */
+VMMEM_HIDDEN int vmmem__os_map_shared_fd(int fd, uint64_t offset, size_t len, void **out);
+VMMEM_HIDDEN void vmmem__os_unmap(void *addr, size_t len);
+
+/* The errno constant's name ("ENOENT"), or NULL. */
+VMMEM_HIDDEN const char *vmmem__os_errno_name(int e);
+
+#endif
