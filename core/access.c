@@ -10,41 +10,6 @@
 
 #include "internal.h"
 
-/* ---- copy engine ---- */
-
-/*
- * Copies of 8 bytes or less use single volatile accesses of the widest
- * width both pointers' alignment allows, so an aligned u16/u32/u64 is never
- * torn (a guest reading a virtio index must never see half of a store).
- */
-static inline void copy_small(uint8_t *d, const uint8_t *s, size_t len)
-{
-    while (len > 0) {
-        uintptr_t a = (uintptr_t)d | (uintptr_t)s;
-        if (len >= 8 && (a & 7) == 0) {
-            *(volatile uint64_t *)d = *(const volatile uint64_t *)s;
-            d += 8, s += 8, len -= 8;
-        } else if (len >= 4 && (a & 3) == 0) {
-            *(volatile uint32_t *)d = *(const volatile uint32_t *)s;
-            d += 4, s += 4, len -= 4;
-        } else if (len >= 2 && (a & 1) == 0) {
-            *(volatile uint16_t *)d = *(const volatile uint16_t *)s;
-            d += 2, s += 2, len -= 2;
-        } else {
-            *(volatile uint8_t *)d = *(const volatile uint8_t *)s;
-            d += 1, s += 1, len -= 1;
-        }
-    }
-}
-
-void vmmem__copy(void *dst, const void *src, size_t len)
-{
-    if (len <= 8)
-        copy_small(dst, src, len);
-    else
-        memcpy(dst, src, len);
-}
-
 /* ---- piece walking ---- */
 
 /* Access direction; DIR_NOMARK: do not mark the physical dirty bitmap (the
@@ -178,7 +143,43 @@ int64_t vmmem_write(const vmmem_map *m, vmmem_gaddr_t addr, const void *buf, siz
  * All-or-error: check the whole range (backed, writable) before copying, so
  * failure leaves guest memory and the caller's buffer untouched.
  */
+static int rw_all_slow(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, int dir)
+    __attribute__((noinline, cold));
+
+/*
+ * The hot path, inlined into each public entry with a constant dir: one
+ * bisection, one bounds test, the copy (a single volatile access for an
+ * aligned 8-byte object), and the dirty test.  Everything else is cold.
+ */
+static inline __attribute__((always_inline)) int rw_all(const vmmem_map *m, uint64_t addr,
+                                                        uint8_t *buf, size_t len, int dir)
+{
+    if (VMMEM_LIKELY(m != NULL && buf != NULL && len != 0)) {
+        long i = vmmem__find_slot(m, addr);
+        if (VMMEM_LIKELY(i >= 0)) {
+            const struct vmmem_slot *s = &m->slots[i];
+            if (VMMEM_LIKELY((uint64_t)len - 1 <= s->last - addr && s->host != NULL &&
+                             (!(dir & DIR_WRITE) || (s->prot & VMMEM_PROT_WRITE)))) {
+                uint64_t off = addr - s->start;
+                if (dir & DIR_WRITE) {
+                    vmmem__copy(s->host + off, buf, len);
+                    MARK(s, off, len);
+                } else {
+                    vmmem__copy(buf, s->host + off, len);
+                }
+                return 0;
+            }
+        }
+    }
+    return rw_all_slow(m, addr, buf, len, dir);
+}
+
 int vmmem__rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, int dir)
+{
+    return rw_all(m, addr, buf, len, dir);
+}
+
+static int rw_all_slow(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, int dir)
 {
     if (len == 0)
         return 0;
@@ -188,18 +189,6 @@ int vmmem__rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, i
     if (i < 0)
         return err_hole(addr);
     const struct vmmem_slot *s = &m->slots[i];
-    /* Fast path: one ordinary region holds it all. */
-    if (VMMEM_LIKELY((uint64_t)len - 1 <= s->last - addr && s->host != NULL &&
-                     (!(dir & DIR_WRITE) || (s->prot & VMMEM_PROT_WRITE)))) {
-        uint64_t off = addr - s->start;
-        if ((dir & DIR_WRITE)) {
-            vmmem__copy(s->host + off, buf, len);
-            MARK(s, off, len);
-        } else {
-            vmmem__copy(buf, s->host + off, len);
-        }
-        return 0;
-    }
     /* Check pass: nothing is copied unless every byte can be. */
     uint64_t bad = 0;
     switch (vmmem__precheck(m, addr, len, dir & DIR_WRITE, &bad)) {
@@ -317,22 +306,22 @@ int vmmem__precheck(const vmmem_map *m, uint64_t addr, size_t len, bool write, u
 
 int vmmem_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, void *buf, size_t len)
 {
-    return vmmem__rw_all(m, addr, buf, len, DIR_READ);
+    return rw_all(m, addr, buf, len, DIR_READ);
 }
 
 int vmmem_write_slice(const vmmem_map *m, vmmem_gaddr_t addr, const void *buf, size_t len)
 {
-    return vmmem__rw_all(m, addr, (uint8_t *)buf, len, DIR_WRITE);
+    return rw_all(m, addr, (uint8_t *)buf, len, DIR_WRITE);
 }
 
 int vmmem_read_obj(const vmmem_map *m, vmmem_gaddr_t addr, void *obj, size_t size)
 {
-    return vmmem__rw_all(m, addr, obj, size, DIR_READ);
+    return rw_all(m, addr, obj, size, DIR_READ);
 }
 
 int vmmem_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, const void *obj, size_t size)
 {
-    return vmmem__rw_all(m, addr, (uint8_t *)obj, size, DIR_WRITE);
+    return rw_all(m, addr, (uint8_t *)obj, size, DIR_WRITE);
 }
 
 /* ---- atomics ---- */
@@ -352,47 +341,53 @@ int vmmem__check_order(vmmem_order order, bool store)
     }
 }
 
-static memory_order c11_order(vmmem_order o)
-{
-    switch (o) {
-    case VMMEM_ACQUIRE:
-        return memory_order_acquire;
-    case VMMEM_RELEASE:
-        return memory_order_release;
-    case VMMEM_SEQ_CST:
-        return memory_order_seq_cst;
-    default:
-        return memory_order_relaxed;
-    }
-}
+/* Each case names its memory order as a constant: with a run-time order
+ * GCC falls back to the strongest form (a locked xchg for every store). */
+#define ATOMIC_CASE(T, p, val, order, store)                                                  \
+    do {                                                                                      \
+        _Atomic T *ap = (_Atomic T *)(p);                                                     \
+        if (store) {                                                                          \
+            T v = (T) * (val);                                                                \
+            switch (order) {                                                                  \
+            case VMMEM_RELEASE:                                                               \
+                atomic_store_explicit(ap, v, memory_order_release);                           \
+                break;                                                                        \
+            case VMMEM_SEQ_CST:                                                               \
+                atomic_store_explicit(ap, v, memory_order_seq_cst);                           \
+                break;                                                                        \
+            default:                                                                          \
+                atomic_store_explicit(ap, v, memory_order_relaxed);                           \
+                break;                                                                        \
+            }                                                                                 \
+        } else {                                                                              \
+            switch (order) {                                                                  \
+            case VMMEM_ACQUIRE:                                                               \
+                *(val) = atomic_load_explicit(ap, memory_order_acquire);                      \
+                break;                                                                        \
+            case VMMEM_SEQ_CST:                                                               \
+                *(val) = atomic_load_explicit(ap, memory_order_seq_cst);                      \
+                break;                                                                        \
+            default:                                                                          \
+                *(val) = atomic_load_explicit(ap, memory_order_relaxed);                      \
+                break;                                                                        \
+            }                                                                                 \
+        }                                                                                     \
+    } while (0)
 
 int vmmem__atomic(uint8_t *p, size_t size, uint64_t *val, vmmem_order order, bool store)
 {
-    memory_order mo = c11_order(order);
     switch (size) {
     case 1:
-        if (store)
-            atomic_store_explicit((_Atomic uint8_t *)p, (uint8_t)*val, mo);
-        else
-            *val = atomic_load_explicit((_Atomic uint8_t *)p, mo);
+        ATOMIC_CASE(uint8_t, p, val, order, store);
         break;
     case 2:
-        if (store)
-            atomic_store_explicit((_Atomic uint16_t *)p, (uint16_t)*val, mo);
-        else
-            *val = atomic_load_explicit((_Atomic uint16_t *)p, mo);
+        ATOMIC_CASE(uint16_t, p, val, order, store);
         break;
     case 4:
-        if (store)
-            atomic_store_explicit((_Atomic uint32_t *)p, (uint32_t)*val, mo);
-        else
-            *val = atomic_load_explicit((_Atomic uint32_t *)p, mo);
+        ATOMIC_CASE(uint32_t, p, val, order, store);
         break;
     default:
-        if (store)
-            atomic_store_explicit((_Atomic uint64_t *)p, *val, mo);
-        else
-            *val = atomic_load_explicit((_Atomic uint64_t *)p, mo);
+        ATOMIC_CASE(uint64_t, p, val, order, store);
         break;
     }
     return 0;

@@ -157,6 +157,16 @@ static int check_opts(const struct vmmem_map_options *opts, uint64_t *page)
     return 0;
 }
 
+/* Cache-line aligned, zeroed: a lookup probe touches one line per slot. */
+static struct vmmem_slot *slots_alloc(size_t n)
+{
+    size_t bytes = (n ? n : 1) * sizeof(struct vmmem_slot);
+    struct vmmem_slot *s = aligned_alloc(64, bytes);
+    if (s != NULL)
+        memset(s, 0, bytes);
+    return s;
+}
+
 static int cmp_slot(const void *a, const void *b)
 {
     const struct vmmem_slot *x = a, *y = b;
@@ -178,7 +188,7 @@ int vmmem__map_from_regions(vmmem_map **out, struct vmmem_region *const *rs, siz
                             uint64_t page_size, bool tracking)
 {
     vmmem_map *m = calloc(1, sizeof *m);
-    if (m == NULL || (m->slots = calloc(n ? n : 1, sizeof *m->slots)) == NULL) {
+    if (m == NULL || (m->slots = slots_alloc(n)) == NULL) {
         free(m);
         return vmmem__err(-ENOMEM, "out of memory");
     }
@@ -188,7 +198,7 @@ int vmmem__map_from_regions(vmmem_map **out, struct vmmem_region *const *rs, siz
     pthread_mutex_init(&m->lock, NULL);
     for (size_t i = 0; i < n; i++) {
         struct vmmem_region *r = rs[i];
-        m->slots[i] = (struct vmmem_slot){r->start, r->last, r->host, r, r->prot, NULL};
+        m->slots[i] = (struct vmmem_slot){.start = r->start, .last = r->last, .host = r->host, .r = r, .prot = r->prot};
     }
     m->n = n;
     qsort(m->slots, n, sizeof *m->slots, cmp_slot);
@@ -226,7 +236,7 @@ int vmmem__map_build(vmmem_map **out, vmmem_registry *reg, const struct vmmem_re
     if (rc < 0)
         return rc;
     vmmem_map *m = calloc(1, sizeof *m);
-    if (m == NULL || (m->slots = calloc(n, sizeof *m->slots)) == NULL) {
+    if (m == NULL || (m->slots = slots_alloc(n)) == NULL) {
         free(m);
         return vmmem__err(-ENOMEM, "out of memory");
     }
@@ -239,7 +249,7 @@ int vmmem__map_build(vmmem_map **out, vmmem_registry *reg, const struct vmmem_re
         rc = vmmem__region_new(&r, reg, &specs[i]);
         if (rc < 0)
             goto fail;
-        m->slots[m->n++] = (struct vmmem_slot){r->start, r->last, r->host, r, r->prot, NULL};
+        m->slots[m->n++] = (struct vmmem_slot){.start = r->start, .last = r->last, .host = r->host, .r = r, .prot = r->prot};
     }
     qsort(m->slots, m->n, sizeof *m->slots, cmp_slot);
     if (opts != NULL && (opts->flags & VMMEM_MAP_DIRTY_TRACKING) &&
