@@ -143,8 +143,8 @@ int64_t vmmem_write(const vmmem_map *m, vmmem_gaddr_t addr, const void *buf, siz
  * All-or-error: check the whole range (backed, writable) before copying, so
  * failure leaves guest memory and the caller's buffer untouched.
  */
-static int rw_all_slow(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, int dir)
-    __attribute__((noinline, cold));
+static int rw_all_slow(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, int dir,
+                       long i) __attribute__((noinline)); /* not "cold": that compiles memcpy as rep movsb */
 
 /*
  * The hot path, inlined into each public entry with a constant dir: one
@@ -154,8 +154,9 @@ static int rw_all_slow(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t l
 static inline __attribute__((always_inline)) int rw_all(const vmmem_map *m, uint64_t addr,
                                                         uint8_t *buf, size_t len, int dir)
 {
+    long i = -1;
     if (VMMEM_LIKELY(m != NULL && buf != NULL && len != 0)) {
-        long i = vmmem__find_slot(m, addr);
+        i = vmmem__find_slot(m, addr);
         if (VMMEM_LIKELY(i >= 0)) {
             const struct vmmem_slot *s = &m->slots[i];
             if (VMMEM_LIKELY((uint64_t)len - 1 <= s->last - addr && s->host != NULL &&
@@ -171,7 +172,7 @@ static inline __attribute__((always_inline)) int rw_all(const vmmem_map *m, uint
             }
         }
     }
-    return rw_all_slow(m, addr, buf, len, dir);
+    return rw_all_slow(m, addr, buf, len, dir, i);
 }
 
 int vmmem__rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, int dir)
@@ -179,96 +180,120 @@ int vmmem__rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, i
     return rw_all(m, addr, buf, len, dir);
 }
 
-static int rw_all_slow(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, int dir)
+/* i: the slot of addr as the fast path found it (-1: a hole or bad args). */
+static int rw_all_slow(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len, int dir,
+                       long i)
 {
     if (len == 0)
         return 0;
     if (m == NULL || buf == NULL)
         return vmmem__err(-EINVAL, "NULL map or buffer");
-    long i = vmmem__find_slot(m, addr);
     if (i < 0)
         return err_hole(addr);
-    const struct vmmem_slot *s = &m->slots[i];
-    /* Check pass: nothing is copied unless every byte can be. */
-    uint64_t bad = 0;
-    switch (vmmem__precheck(m, addr, len, dir & DIR_WRITE, &bad)) {
-    case 0:
-        break;
-    case VMMEM_EREAD_ONLY:
-        return err_readonly(&m->slots[vmmem__find_slot(m, bad)], bad);
-    case VMMEM_EOVERFLOW:
-        return vmmem__err_addr(VMMEM_EOVERFLOW, addr,
-                               "access 0x%llx +0x%zx passes the end of guest address space",
-                               (unsigned long long)addr, len);
-    default:
-        return vmmem__err_partial(bad, len, 0);
+    /* Common slow case: two ordinary touching regions (an object across a
+     * seam).  Checked in full before anything is copied. */
+    const struct vmmem_slot *s0 = &m->slots[i], *s1 = next_touching(m, (size_t)i);
+    uint64_t n0 = s0->last - addr + 1; /* < len: the fast path did not take it */
+    if (s1 != NULL && s0->host != NULL && s1->host != NULL && len - n0 - 1 <= s1->last - s1->start &&
+        (!(dir & DIR_WRITE) || (s0->prot & s1->prot & VMMEM_PROT_WRITE))) {
+        uint64_t off0 = addr - s0->start;
+        if (dir & DIR_WRITE) {
+            vmmem__copy(s0->host + off0, buf, (size_t)n0);
+            vmmem__copy(s1->host, buf + n0, len - (size_t)n0);
+            MARK(s0, off0, n0);
+            MARK(s1, 0, len - n0);
+        } else {
+            vmmem__copy(buf, s0->host + off0, (size_t)n0);
+            vmmem__copy(buf + n0, s1->host, len - (size_t)n0);
+        }
+        return 0;
     }
-    /* Copy pass.  Map-on-access pieces are all made reachable first, so a
-     * provider failure leaves guest memory untouched (all-or-nothing). */
-    enum { INLINE = 8 };
-    struct {
+    /* One walk collects the pieces and checks them: nothing is copied unless
+     * every byte can be. */
+    struct piece {
         const struct vmmem_slot *s;
-        struct vmmem_access acc;
-    } inl[INLINE], *held = inl;
-    size_t nheld = 0, cap = INLINE;
+        uint64_t off;
+        size_t n;
+        struct vmmem_access acc; /* map-on-access pieces only */
+    } inl[8], *pc = inl;
+    size_t np = 0, cap = 8, done = 0;
+    bool lazy = false;
     int rc = 0;
-    uint64_t a0 = addr;
-    size_t done = 0;
-    for (const struct vmmem_slot *c = s;;) {
-        size_t n = (size_t)piece_len(c, a0, len - done);
-        if (c->host == NULL) {
-            if (nheld == cap) {
-                void *nh = realloc(held == inl ? NULL : held, 2 * cap * sizeof *held);
-                if (nh == NULL) {
-                    rc = vmmem__err(-ENOMEM, "out of memory");
-                    break;
-                }
-                if (held == inl)
-                    memcpy(nh, inl, sizeof inl);
-                held = nh;
-                cap *= 2;
+    const struct vmmem_slot *s = &m->slots[i];
+    for (uint64_t a = addr;;) {
+        if ((dir & DIR_WRITE) && !(s->prot & VMMEM_PROT_WRITE)) {
+            rc = err_readonly(s, a);
+            goto out;
+        }
+        if (np == cap) {
+            struct piece *nh = malloc(2 * cap * sizeof *nh);
+            if (nh == NULL) {
+                rc = vmmem__err(-ENOMEM, "out of memory");
+                goto out;
             }
-            rc = vmmem__prov_begin(c->r->prov.p, &c->r->mapping, a0 - c->start, n,
-                                   (dir & DIR_WRITE) ? VMMEM_PROT_WRITE : VMMEM_PROT_READ,
-                                   &held[nheld].acc);
+            memcpy(nh, pc, np * sizeof *nh);
+            if (pc != inl)
+                free(pc);
+            pc = nh;
+            cap *= 2;
+        }
+        size_t n = (size_t)piece_len(s, a, len - done);
+        pc[np++] = (struct piece){s, a - s->start, n, {NULL, NULL}};
+        lazy |= s->host == NULL;
+        done += n;
+        if (done == len)
+            break;
+        if (s->last == UINT64_MAX) {
+            rc = vmmem__err_addr(VMMEM_EOVERFLOW, addr,
+                                 "access 0x%llx +0x%zx passes the end of guest address space",
+                                 (unsigned long long)addr, len);
+            goto out;
+        }
+        a += n;
+        if ((s = next_touching(m, (size_t)(s - m->slots))) == NULL) {
+            rc = vmmem__err_partial(a, len, 0);
+            goto out;
+        }
+    }
+    /* Map-on-access pieces are all made reachable before any byte moves, so
+     * a provider failure leaves guest memory untouched. */
+    size_t begun = 0;
+    if (lazy) {
+        for (; begun < np; begun++) {
+            struct piece *p = &pc[begun];
+            if (p->s->host != NULL)
+                continue;
+            rc = vmmem__prov_begin(p->s->r->prov.p, &p->s->r->mapping, p->off, p->n,
+                                   (dir & DIR_WRITE) ? VMMEM_PROT_WRITE : VMMEM_PROT_READ, &p->acc);
             if (rc < 0) {
                 struct vmmem_error *e = vmmem__errbuf(); /* keep the provider's detail */
-                e->addr = a0;
+                e->addr = p->s->start + p->off;
                 e->expected = len;
                 e->completed = 0;
                 break;
             }
-            held[nheld++].s = c;
         }
-        done += n;
-        if (done == len)
-            break;
-        a0 += n;
-        c = next_touching(m, (size_t)(c - m->slots));
     }
     if (rc == 0) {
-        size_t k = 0;
         done = 0;
-        for (;;) {
-            size_t n = (size_t)piece_len(s, addr, len - done);
-            uint8_t *host = s->host ? s->host + (addr - s->start) : held[k++].acc.ptr;
-            if ((dir & DIR_WRITE)) {
-                vmmem__copy(host, buf + done, n);
-                MARK(s, addr - s->start, n);
+        for (size_t k = 0; k < np; k++) {
+            const struct piece *p = &pc[k];
+            uint8_t *host = p->s->host ? p->s->host + p->off : p->acc.ptr;
+            if (dir & DIR_WRITE) {
+                vmmem__copy(host, buf + done, p->n);
+                MARK(p->s, p->off, p->n);
             } else {
-                vmmem__copy(buf + done, host, n);
+                vmmem__copy(buf + done, host, p->n);
             }
-            done += n;
-            if (done == len)
-                break;
-            addr += n;
-            s = next_touching(m, (size_t)(s - m->slots));
+            done += p->n;
         }
     }
-    for (size_t k = 0; k < nheld; k++)
-        vmmem__prov_end(held[k].s->r->prov.p, &held[k].s->r->mapping, &held[k].acc);
-    if (held != inl)
-        free(held);
+    for (size_t k = 0; lazy && k < begun; k++)
+        if (pc[k].s->host == NULL)
+            vmmem__prov_end(pc[k].s->r->prov.p, &pc[k].s->r->mapping, &pc[k].acc);
+out:
+    if (pc != inl)
+        free(pc);
     return rc;
 }
 
