@@ -399,7 +399,9 @@ int vmmem__check_order(vmmem_order order, bool store)
         }                                                                                     \
     } while (0)
 
-int vmmem__atomic(uint8_t *p, size_t size, uint64_t *val, vmmem_order order, bool store)
+static inline __attribute__((always_inline)) void atomic_op(uint8_t *p, size_t size,
+                                                             uint64_t *val, vmmem_order order,
+                                                             bool store)
 {
     switch (size) {
     case 1:
@@ -415,11 +417,17 @@ int vmmem__atomic(uint8_t *p, size_t size, uint64_t *val, vmmem_order order, boo
         ATOMIC_CASE(uint64_t, p, val, order, store);
         break;
     }
+}
+
+int vmmem__atomic(uint8_t *p, size_t size, uint64_t *val, vmmem_order order, bool store)
+{
+    atomic_op(p, size, val, order, store);
     return 0;
 }
 
-int vmmem__map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val,
-                      vmmem_order order, bool store, int dir)
+static inline __attribute__((always_inline)) int
+map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val, vmmem_order order,
+           bool store, int dir)
 {
     if (m == NULL || val == NULL)
         return vmmem__err(-EINVAL, "NULL map or value pointer");
@@ -455,22 +463,28 @@ int vmmem__map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *
                                "guest address 0x%llx maps to host %p, not aligned for a %zu-byte "
                                "atomic",
                                (unsigned long long)addr, (void *)p, size);
-    vmmem__atomic(p, size, val, order, store);
+    atomic_op(p, size, val, order, store);
     if (store)
         MARK(s, off, size);
     return 0;
 }
 
+int vmmem__map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val,
+                      vmmem_order order, bool store, int dir)
+{
+    return map_atomic(m, addr, size, val, order, store, dir);
+}
+
 int vmmem_load(const vmmem_map *m, vmmem_gaddr_t addr, size_t size, uint64_t *val,
                vmmem_order order)
 {
-    return vmmem__map_atomic(m, addr, size, val, order, false, DIR_READ);
+    return map_atomic(m, addr, size, val, order, false, DIR_READ);
 }
 
 int vmmem_store(const vmmem_map *m, vmmem_gaddr_t addr, size_t size, uint64_t val,
                 vmmem_order order)
 {
-    return vmmem__map_atomic(m, addr, size, &val, order, true, DIR_WRITE);
+    return map_atomic(m, addr, size, &val, order, true, DIR_WRITE);
 }
 
 /* ---- fd I/O ---- */

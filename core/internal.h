@@ -228,12 +228,15 @@ static inline __attribute__((always_inline)) void vmmem__copy_small(uint8_t *d, 
 static inline __attribute__((always_inline)) void vmmem__copy(void *dst, const void *src,
                                                               size_t len)
 {
-    if (len <= 8)
+    if (len == 8 && (((uintptr_t)dst | (uintptr_t)src) & 7) == 0) /* the common object */
+        *(volatile uint64_t *)dst = *(const volatile uint64_t *)src;
+    else if (len <= 8)
         vmmem__copy_small(dst, src, len);
     else
         memcpy(dst, src, len);
 }
-/* Atomic access on an aligned host pointer (checked by the caller). */
+/* Atomic access on an aligned host pointer (checked by the caller);
+ * defined in access.c, inlined there. */
 VMMEM_HIDDEN int vmmem__atomic(uint8_t *p, size_t size, uint64_t *val, vmmem_order order,
                                bool store);
 /* The access engine (access.c), for layers above the map (iommu.c).  dir:
