@@ -3,6 +3,7 @@
  * queries, reference counting, and the map-wide dirty-tracking switch.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,6 +157,17 @@ static int check_opts(const struct vmmem_map_options *opts, uint64_t *page)
     }
     return 0;
 }
+
+/* fast.h compiles the lookup into callers: pin the layout it relies on. */
+_Static_assert(sizeof(struct vmmem_slot) == sizeof(struct vmmem__fast_slot), "slot size");
+_Static_assert(offsetof(struct vmmem_slot, start) == offsetof(struct vmmem__fast_slot, start), "start");
+_Static_assert(offsetof(struct vmmem_slot, last) == offsetof(struct vmmem__fast_slot, last), "last");
+_Static_assert(offsetof(struct vmmem_slot, host) == offsetof(struct vmmem__fast_slot, host), "host");
+_Static_assert(offsetof(struct vmmem_slot, r) == offsetof(struct vmmem__fast_slot, region), "region");
+_Static_assert(offsetof(struct vmmem_slot, prot) == offsetof(struct vmmem__fast_slot, prot), "prot");
+_Static_assert(offsetof(struct vmmem_slot, dirty) == offsetof(struct vmmem__fast_slot, dirty), "dirty");
+_Static_assert(offsetof(struct vmmem_map, n) == offsetof(struct vmmem__fast_head, n), "n");
+_Static_assert(offsetof(struct vmmem_map, slots) == offsetof(struct vmmem__fast_head, slots), "slots");
 
 /* Cache-line aligned, zeroed: a lookup probe touches one line per slot. */
 static struct vmmem_slot *slots_alloc(size_t n)

@@ -19,6 +19,7 @@
 #include "space.h"
 #include "vhost.h"
 #include "iommu.h"
+#include "fast.h"
 
 VMMEM_BEGIN_DECLS
 

@@ -1,0 +1,182 @@
+/*
+ * libvmmem - header-inline fast paths for the hottest accesses.
+ *
+ * vmmem_fast_find, vmmem_fast_read_obj, vmmem_fast_write_obj,
+ * vmmem_fast_load_u32 and vmmem_fast_store_u32 have exactly the contracts of
+ * the functions they are named after (map.h), but the common case - the access lies inside one ordinary
+ * (host-mapped) region, and dirty tracking is off for it - is compiled into
+ * the caller: a bisection over the map's lookup table and one load or
+ * store, with no call at all.  Every other case calls the exported function.
+ *
+ * To allow this the first fields of a map and its lookup entries below are
+ * part of libvmmem's ABI (they change only with the SONAME).  They are for
+ * these functions only: never read or write them yourself.
+ */
+#ifndef VMMEM_FAST_H
+#define VMMEM_FAST_H
+
+#include <string.h>
+
+#include "map.h"
+
+VMMEM_BEGIN_DECLS
+
+struct vmmem__fast_slot {
+    uint64_t start;
+    uint64_t last;
+    uint8_t *host; /* NULL: map-on-access */
+    const void *region;
+    int prot;
+    void *dirty; /* non-NULL while this map tracks dirty pages (read atomically) */
+    uint64_t pad_[2];
+};
+
+struct vmmem__fast_head {
+    long refs;
+    size_t n;
+    const struct vmmem__fast_slot *slots;
+};
+
+#if defined(__GNUC__) && !defined(VMMEM_NO_FAST_PATH)
+#define VMMEM__FAST 1
+#define VMMEM__ALWAYS_INLINE inline __attribute__((always_inline))
+#define VMMEM__LIKELY(x) __builtin_expect(!!(x), 1)
+#else
+#define VMMEM__FAST 0
+#define VMMEM__ALWAYS_INLINE inline
+#endif
+
+#if VMMEM__FAST
+/* The ordinary slot holding [addr, addr+len), usable for this access, or NULL. */
+static VMMEM__ALWAYS_INLINE const struct vmmem__fast_slot *
+vmmem__fast_slot_for(const vmmem_map *m, vmmem_gaddr_t addr, size_t len, int need_prot)
+{
+    const struct vmmem__fast_head *h = (const struct vmmem__fast_head *)(const void *)m;
+    const struct vmmem__fast_slot *s = h->slots;
+    size_t n = h->n;
+    if (n == 0 || addr < s->start)
+        return NULL;
+    while (n > 1) { /* branch-free bisection: the last slot whose start <= addr */
+        size_t half = n / 2;
+        s = (s[half].start <= addr) ? s + half : s;
+        n -= half;
+    }
+    if (VMMEM__LIKELY(addr <= s->last && (uint64_t)len - 1 <= s->last - addr && s->host &&
+                      (s->prot & need_prot) == need_prot &&
+                      __atomic_load_n(&s->dirty, __ATOMIC_RELAXED) == NULL))
+        return s;
+    return NULL;
+}
+#endif
+
+/* vmmem_map_find without the call (NULL for a hole). */
+static inline const vmmem_region *vmmem_fast_find(const vmmem_map *m, vmmem_gaddr_t addr)
+{
+#if VMMEM__FAST
+    const struct vmmem__fast_head *h = (const struct vmmem__fast_head *)(const void *)m;
+    const struct vmmem__fast_slot *s = h->slots;
+    size_t n = h->n;
+    if (n == 0 || addr < s->start)
+        return NULL;
+    while (n > 1) {
+        size_t half = n / 2;
+        s = (s[half].start <= addr) ? s + half : s;
+        n -= half;
+    }
+    return addr <= s->last ? (const vmmem_region *)s->region : NULL;
+#else
+    return vmmem_map_find(m, addr, NULL);
+#endif
+}
+
+static inline int vmmem_fast_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, const void *obj,
+                                       size_t size)
+{
+#if VMMEM__FAST
+    const struct vmmem__fast_slot *s;
+    if (m != NULL && obj != NULL && size == 8 &&
+        (s = vmmem__fast_slot_for(m, addr, 8, VMMEM_PROT_WRITE)) != NULL) {
+        uint8_t *p = s->host + (addr - s->start);
+        if (((uintptr_t)p & 7) == 0) { /* one access: never torn */
+            uint64_t t;
+            memcpy(&t, obj, 8);
+            *(volatile uint64_t *)(void *)p = t;
+            return 0;
+        }
+    }
+#endif
+    return vmmem_write_obj(m, addr, obj, size);
+}
+
+static inline int vmmem_fast_read_obj(const vmmem_map *m, vmmem_gaddr_t addr, void *obj,
+                                      size_t size)
+{
+#if VMMEM__FAST
+    const struct vmmem__fast_slot *s;
+    if (m != NULL && obj != NULL && size == 8 &&
+        (s = vmmem__fast_slot_for(m, addr, 8, VMMEM_PROT_READ)) != NULL) {
+        const uint8_t *p = s->host + (addr - s->start);
+        if (((uintptr_t)p & 7) == 0) {
+            uint64_t t = *(const volatile uint64_t *)(const void *)p;
+            memcpy(obj, &t, 8);
+            return 0;
+        }
+    }
+#endif
+    return vmmem_read_obj(m, addr, obj, size);
+}
+
+/* vmmem_store / vmmem_load for 4-byte values with a constant order. */
+static inline int vmmem_fast_store_u32(const vmmem_map *m, vmmem_gaddr_t addr, uint32_t v,
+                                       vmmem_order order)
+{
+#if VMMEM__FAST
+    const struct vmmem__fast_slot *s;
+    if (m != NULL && (addr & 3) == 0 &&
+        (order == VMMEM_RELAXED || order == VMMEM_RELEASE || order == VMMEM_SEQ_CST) &&
+        (s = vmmem__fast_slot_for(m, addr, 4, VMMEM_PROT_WRITE)) != NULL) {
+        uint32_t *p = (uint32_t *)(void *)(s->host + (addr - s->start));
+        if (((uintptr_t)p & 3) == 0) {
+            if (order == VMMEM_RELAXED)
+                __atomic_store_n(p, v, __ATOMIC_RELAXED);
+            else if (order == VMMEM_RELEASE)
+                __atomic_store_n(p, v, __ATOMIC_RELEASE);
+            else
+                __atomic_store_n(p, v, __ATOMIC_SEQ_CST);
+            return 0;
+        }
+    }
+#endif
+    return vmmem_store(m, addr, 4, v, order);
+}
+
+static inline int vmmem_fast_load_u32(const vmmem_map *m, vmmem_gaddr_t addr, uint32_t *v,
+                                      vmmem_order order)
+{
+#if VMMEM__FAST
+    const struct vmmem__fast_slot *s;
+    if (m != NULL && v != NULL && (addr & 3) == 0 &&
+        (order == VMMEM_RELAXED || order == VMMEM_ACQUIRE || order == VMMEM_SEQ_CST) &&
+        (s = vmmem__fast_slot_for(m, addr, 4, VMMEM_PROT_READ)) != NULL) {
+        const uint32_t *p = (const uint32_t *)(const void *)(s->host + (addr - s->start));
+        if (((uintptr_t)p & 3) == 0) {
+            if (order == VMMEM_RELAXED)
+                *v = __atomic_load_n(p, __ATOMIC_RELAXED);
+            else if (order == VMMEM_ACQUIRE)
+                *v = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+            else
+                *v = __atomic_load_n(p, __ATOMIC_SEQ_CST);
+            return 0;
+        }
+    }
+#endif
+    uint64_t w = 0;
+    int rc = vmmem_load(m, addr, 4, &w, order);
+    if (rc == 0 && v != NULL)
+        *v = (uint32_t)w;
+    return rc;
+}
+
+VMMEM_END_DECLS
+
+#endif
