@@ -123,7 +123,7 @@ struct parser {
 
 static int col(size_t pos)
 {
-    return pos > (size_t)INT32_MAX ? INT32_MAX : (int)pos + 1;
+    return pos >= (size_t)INT32_MAX ? INT32_MAX : (int)pos + 1;
 }
 
 static void skip_blanks(struct parser *ps)

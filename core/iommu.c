@@ -731,6 +731,9 @@ int vmmem_iommu_slices_next(vmmem_iommu_iter *it, vmmem_slice *out)
     if (on) { /* dirty marks go to the IOVA log, never the physical bitmap */
         out->bitmap = atomic_load(&im->log);
         out->bitmap_offset = it->iova;
+        /* Only what the IOTLB granted for this walk: perm 0 asked for nothing
+         * more than reading. */
+        out->prot &= it->perm ? it->perm : VMMEM_PROT_READ;
     }
     it->iova += n;
     it->remaining -= n;

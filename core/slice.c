@@ -8,7 +8,7 @@
 int vmmem__region_slice(const struct vmmem_region *r, uint8_t *host, uint64_t off, size_t len,
                         int prot, vmmem_slice *out)
 {
-    vmmem_slice s = {NULL, len, vmmem__region_bitmap(r), off, NULL};
+    vmmem_slice s = {NULL, len, vmmem__region_bitmap(r), off, NULL, prot};
     if (host != NULL) {
         s.ptr = host + off;
     } else if (len > 0) {
@@ -60,7 +60,7 @@ void vmmem_slice_release(vmmem_slice *s)
 
 vmmem_slice vmmem_slice_from_buffer(void *buf, size_t len)
 {
-    vmmem_slice s = {(uint8_t *)buf, buf ? len : 0, NULL, 0, NULL};
+    vmmem_slice s = {(uint8_t *)buf, buf ? len : 0, NULL, 0, NULL, VMMEM_PROT_RW};
     return s;
 }
 
@@ -89,7 +89,7 @@ int vmmem_slice_subslice(const vmmem_slice *s, size_t off, size_t len, vmmem_sli
     if (out == NULL)
         return vmmem__err(-EINVAL, "NULL output slice");
     *out = (vmmem_slice){s->ptr ? s->ptr + off : NULL, len, s->bitmap, s->bitmap_offset + off,
-                         s->guard};
+                         s->guard, s->prot};
     return 0;
 }
 
@@ -125,10 +125,20 @@ size_t vmmem_slice_copy_to(const vmmem_slice *s, void *buf, size_t len)
     return n;
 }
 
+static int ro(const vmmem_slice *s)
+{
+    return vmmem__err(VMMEM_EREAD_ONLY, "slice %p (+0x%zx bytes) is read-only", (void *)s->ptr,
+                      s->len);
+}
+
 size_t vmmem_slice_copy_from(const vmmem_slice *s, const void *buf, size_t len)
 {
     if (s == NULL || buf == NULL)
         return 0;
+    if (!(s->prot & VMMEM_PROT_WRITE)) {
+        ro(s);
+        return 0;
+    }
     size_t n = len < s->len ? len : s->len;
     vmmem__copy(s->ptr, buf, n);
     vmmem__dirty(s->bitmap, s->bitmap_offset, n);
@@ -139,6 +149,10 @@ size_t vmmem_slice_copy_to_slice(const vmmem_slice *src, const vmmem_slice *dst)
 {
     if (src == NULL || dst == NULL)
         return 0;
+    if (!(dst->prot & VMMEM_PROT_WRITE)) {
+        ro(dst);
+        return 0;
+    }
     size_t n = src->len < dst->len ? src->len : dst->len;
     if (n <= 8) {
         uint8_t tmp[8]; /* slices may overlap */
@@ -167,6 +181,8 @@ int vmmem_slice_write(const vmmem_slice *s, size_t off, const void *buf, size_t 
     int rc = bounds(s, off, len);
     if (rc < 0)
         return rc;
+    if (!(s->prot & VMMEM_PROT_WRITE))
+        return ro(s);
     if (len > 0 && buf == NULL)
         return vmmem__err(-EINVAL, "NULL buffer");
     vmmem__copy(s->ptr + off, buf, len);
@@ -185,6 +201,8 @@ static int slice_atomic(const vmmem_slice *s, size_t off, size_t size, uint64_t 
     int rc = bounds(s, off, size); /* bounds first, then alignment (as the crate) */
     if (rc < 0)
         return rc;
+    if (store && !(s->prot & VMMEM_PROT_WRITE))
+        return ro(s);
     uint8_t *p = s->ptr + off;
     if ((uintptr_t)p & (size - 1))
         return vmmem__err_addr(VMMEM_EMISALIGNED, off,

@@ -58,6 +58,31 @@ static void append(char **buf, size_t *len, const char *p, size_t n)
 }
 
 /*
+ * execv(argv[0], argv), through the runner a cross build names in
+ * VMMEM_TEST_EXEC_PREFIX (blank-separated, e.g. "qemu-aarch64 -L
+ * /usr/aarch64-linux-gnu"): programs of the target need it to run here.
+ */
+static void exec_target(const char *const *argv)
+{
+    const char *prefix = getenv("VMMEM_TEST_EXEC_PREFIX");
+    if (prefix == NULL || *prefix == '\0') {
+        execv(argv[0], (char *const *)argv);
+        return;
+    }
+    char words[1024];
+    snprintf(words, sizeof words, "%s", prefix);
+    const char *full[64];
+    size_t n = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(words, " ", &save); w != NULL && n < 32; w = strtok_r(NULL, " ", &save))
+        full[n++] = w;
+    for (size_t i = 0; argv[i] != NULL && n < 63; i++)
+        full[n++] = argv[i];
+    full[n] = NULL;
+    execvp(full[0], (char *const *)full);
+}
+
+/*
  * Run argv[0] with argv, stdin from /dev/null, stdout and stderr captured
  * separately; env_name/env_value (optional) are set in the child only.
  */
@@ -87,7 +112,7 @@ static int run_argv(struct run *r, const char *const *argv, const char *env_name
         close(pe[0]);
         if (env_name != NULL)
             setenv(env_name, env_value, 1);
-        execv(argv[0], (char *const *)argv);
+        exec_target(argv);
         _exit(127);
     }
     close(po[1]);

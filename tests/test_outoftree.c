@@ -31,6 +31,11 @@ static char example[ROOT_MAX]; /* examples/provider in the source tree */
 static char work[] = "/tmp/vmmem-oot-XXXXXX";
 static char ring_so[ROOT_MAX]; /* work/vmmem-ring.so */
 static char pkgenv[3 * ROOT_MAX];
+/* Cross builds (scons platform=...): the compiler, nm and the runner of the
+ * target (VMMEM_TEST_CC, VMMEM_TEST_NM, VMMEM_TEST_EXEC_PREFIX). */
+static const char *test_cc = "cc";
+static const char *test_nm = "nm";
+static const char *exec_prefix = "";
 
 /* Run a shell command (formatted); returns its exit status, or -1. */
 static int sh(const char *fmt, ...)
@@ -96,6 +101,12 @@ static bool maps_mention(const char *text)
 
 static int suite_init(void)
 {
+    if (getenv("VMMEM_TEST_CC") != NULL && *getenv("VMMEM_TEST_CC") != '\0')
+        test_cc = getenv("VMMEM_TEST_CC");
+    if (getenv("VMMEM_TEST_NM") != NULL && *getenv("VMMEM_TEST_NM") != '\0')
+        test_nm = getenv("VMMEM_TEST_NM");
+    if (getenv("VMMEM_TEST_EXEC_PREFIX") != NULL)
+        exec_prefix = getenv("VMMEM_TEST_EXEC_PREFIX");
     const char *stage = getenv("VMMEM_STAGE_PREFIX");
     const char *build = getenv("VMMEM_BUILD_ROOT");
     const char *src = getenv("VMMEM_SOURCE_ROOT");
@@ -185,23 +196,24 @@ static void test_installed_tree(void)
 static void test_compile_provider(void)
 {
     /* The README's build line (plus warnings as errors), in a scratch dir. */
-    CU_ASSERT_EQUAL_FATAL(sh("cd '%s' && %s sh -c 'cc -std=c11 -Wall -Wextra -Werror -shared "
+    CU_ASSERT_EQUAL_FATAL(sh("cd '%s' && %s sh -c '%s -std=c11 -Wall -Wextra -Werror -shared "
                              "-fPIC -o vmmem-ring.so \"$0\" $(pkg-config --cflags vmmem)' "
                              "'%s/ring.c' 2>&1",
-                             work, pkgenv, example),
+                             work, pkgenv, test_cc, example),
                           0);
     CU_ASSERT(is_file(work, "vmmem-ring.so"));
     /* It exports the entry symbol and needs nothing from libvmmem. */
-    CU_ASSERT_EQUAL(sh("nm -D --defined-only '%s' | grep -q ' T vmmem_plugin_entry$'", ring_so),
+    CU_ASSERT_EQUAL(sh("%s -D --defined-only '%s' | grep -q ' T vmmem_plugin_entry$'", test_nm,
+                       ring_so),
                     0);
-    CU_ASSERT_EQUAL(sh("! nm -D --undefined-only '%s' | grep -q vmmem_", ring_so), 0);
+    CU_ASSERT_EQUAL(sh("! %s -D --undefined-only '%s' | grep -q vmmem_", test_nm, ring_so), 0);
 }
 
 static void test_compile_client(void)
 {
-    CU_ASSERT_EQUAL_FATAL(sh("cd '%s' && %s sh -c 'cc -std=c11 -Wall -Wextra -Werror -o ring-demo "
+    CU_ASSERT_EQUAL_FATAL(sh("cd '%s' && %s sh -c '%s -std=c11 -Wall -Wextra -Werror -o ring-demo "
                              "\"$0\" $(pkg-config --cflags --libs vmmem)' '%s/ring-demo.c' 2>&1",
-                             work, pkgenv, example),
+                             work, pkgenv, test_cc, example),
                           0);
     CU_ASSERT(is_file(work, "ring-demo"));
     CU_ASSERT_EQUAL(sh("readelf -d '%s/ring-demo' | grep -q 'NEEDED.*\\[libvmmem.so.0\\]'", work),
@@ -353,11 +365,19 @@ static void test_discover_plugin_path(void)
  * VMMEM_PLUGIN_PATH and mmap from the installed plugin directory. */
 static void test_run_client(void)
 {
-    /* A sanitizer build's libvmmem pulls in the ASan runtime late. */
-    CU_ASSERT_EQUAL(sh("cd '%s' && VMMEM_PLUGIN_PATH='%s:%s/lib/vmmem/plugins' "
+    /* A sanitizer build's libvmmem needs the ASan runtime first in the
+     * process (loaded late, its interceptors - readdir among them - do not
+     * work and no plugin is found): preload it into the uninstrumented
+     * client. */
+#if defined(__SANITIZE_ADDRESS__)
+#define VT_PRELOAD "LD_PRELOAD=\"$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)\" "
+#else
+#define VT_PRELOAD ""
+#endif
+    CU_ASSERT_EQUAL(sh("cd '%s' && " VT_PRELOAD "VMMEM_PLUGIN_PATH='%s:%s/lib/vmmem/plugins' "
                        "LD_LIBRARY_PATH='%s/lib' ASAN_OPTIONS=verify_asan_link_order=0 "
-                       "./ring-demo 2>&1",
-                       work, work, prefix, prefix),
+                       "%s ./ring-demo 2>&1",
+                       work, work, prefix, prefix, exec_prefix),
                     0);
 }
 

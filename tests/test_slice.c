@@ -849,6 +849,36 @@ static void test_iter_top_of_address_space(void)
     vmmem_map_unref(m);
 }
 
+/* Slices of a read-only region refuse every write with VMMEM_EREAD_ONLY
+ * (never a fault), and slices derived from them inherit that. */
+static void test_readonly_slices(void)
+{
+    vmmem_map *m = vt_map("mmap:addr=0,size=4K,prot=r;mmap:addr=0x1000,size=4K");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    vmmem_slice ro = {0}, rw = {0}, sub = {0};
+    VT_ASSERT_RC(vmmem_get_slice(m, 0x10, 64, &ro), 0);
+    VT_ASSERT_RC(vmmem_get_slice(m, 0x1010, 64, &rw), 0);
+    CU_ASSERT_EQUAL(ro.prot, VMMEM_PROT_READ);
+    CU_ASSERT_EQUAL(rw.prot, VMMEM_PROT_RW);
+    uint8_t b[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    VT_ASSERT_RC(vmmem_slice_write(&ro, 0, b, 8), VMMEM_EREAD_ONLY);
+    VT_ASSERT_RC(vmmem_slice_store(&ro, 8, 4, 1, VMMEM_RELAXED), VMMEM_EREAD_ONLY);
+    CU_ASSERT_EQUAL(vmmem_slice_copy_from(&ro, b, 8), 0);
+    CU_ASSERT_EQUAL(vmmem_last_error()->code, VMMEM_EREAD_ONLY);
+    CU_ASSERT_EQUAL(vmmem_slice_copy_to_slice(&rw, &ro), 0);
+    CU_ASSERT_EQUAL(vmmem_last_error()->code, VMMEM_EREAD_ONLY);
+    VT_ASSERT_RC(vmmem_slice_subslice(&ro, 4, 8, &sub), 0);
+    VT_ASSERT_RC(vmmem_slice_write(&sub, 0, b, 1), VMMEM_EREAD_ONLY);
+    /* Reading and copying out of it still work. */
+    uint8_t out[8] = {0xff};
+    VT_ASSERT_RC(vmmem_slice_read(&ro, 0, out, 8), 0);
+    CU_ASSERT_EQUAL(out[0], 0);
+    CU_ASSERT_EQUAL(vmmem_slice_copy_to_slice(&ro, &rw), 64);
+    vmmem_slice_release(&ro);
+    vmmem_slice_release(&rw);
+    vmmem_map_unref(m);
+}
+
 static const struct vt_test get_slice_tests[] = {
     {"in region", test_get_slice_in_region},
     {"whole region and last bytes", test_get_slice_whole_and_edges},
@@ -860,6 +890,7 @@ static const struct vt_test get_slice_tests[] = {
 };
 
 static const struct vt_test view_tests[] = {
+    {"read-only slices refuse writes", test_readonly_slices},
     {"slice_from_buffer", test_slice_from_buffer},
     {"subslice table (guest)", test_subslice_table_guest},
     {"subslice table (buffer)", test_subslice_table_buffer},

@@ -1322,8 +1322,43 @@ static int reexec(char **argv)
         return EXIT_FAILURE;
     snprintf(preload, need, "%s%s%s%s%s", asan_rt, *asan_rt ? ":" : "", simpath,
              old && *old ? ":" : "", old && *old ? old : "");
-    setenv("LD_PRELOAD", preload, 1);
     setenv("XENSIM_ACTIVE", "1", 1);
+    const char *prefix = getenv("VMMEM_TEST_EXEC_PREFIX");
+    if (prefix != NULL && *prefix != '\0') {
+        /* A cross build run under qemu-user (VMMEM_TEST_EXEC_PREFIX, e.g.
+         * "qemu-aarch64 -L /usr/aarch64-linux-gnu"): exec the emulator
+         * again on this binary, and hand the preload to the emulated
+         * program only (QEMU_SET_ENV), not to the emulator itself. */
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n <= 0) {
+            perror("test_xen: readlink /proc/self/exe");
+            return EXIT_FAILURE;
+        }
+        self[n] = '\0';
+        size_t qlen = strlen(preload) + 64;
+        char *qenv = malloc(qlen);
+        char words[1024];
+        snprintf(words, sizeof words, "%s", prefix);
+        char *full[64];
+        size_t k = 0;
+        char *save = NULL;
+        for (char *w = strtok_r(words, " ", &save); w != NULL && k < 32;
+             w = strtok_r(NULL, " ", &save))
+            full[k++] = w;
+        full[k++] = self;
+        for (int i = 1; argv[i] != NULL && k < 63; i++)
+            full[k++] = argv[i];
+        full[k] = NULL;
+        if (qenv == NULL)
+            return EXIT_FAILURE;
+        snprintf(qenv, qlen, "LD_PRELOAD=%s,XENSIM_ACTIVE=1", preload);
+        setenv("QEMU_SET_ENV", qenv, 1);
+        execvp(full[0], full);
+        fprintf(stdout, "test_xen: execvp %s: %s\n", full[0], strerror(errno));
+        return EXIT_FAILURE;
+    }
+    setenv("LD_PRELOAD", preload, 1);
     execv("/proc/self/exe", argv);
     fprintf(stdout, "test_xen: execv: %s\n", strerror(errno));
     return EXIT_FAILURE;

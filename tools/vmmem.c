@@ -23,6 +23,20 @@
 
 #include <vmmem/vmmem.h>
 
+/* Windows (mingw-w64): C99 printf is gnu_printf there; files and stdout are
+ * binary (no CRLF translation of dumps); the search path list uses ';';
+ * no open_memstream (out_open below uses a temporary file instead). */
+#if defined(_WIN32)
+#define TOOL_PRINTF gnu_printf
+#define OPEN_FLAGS (O_RDONLY | O_BINARY)
+#define PATH_LIST_SEP ";"
+#include <io.h>
+#else
+#define TOOL_PRINTF printf
+#define OPEN_FLAGS (O_RDONLY | O_CLOEXEC)
+#define PATH_LIST_SEP ":"
+#endif
+
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 #define CHUNK (1u << 20) /* bytes per library call in dump/fill/checksum/load */
@@ -213,7 +227,7 @@ static const char help_help[] =
 
 static const char *cmd_name = "vmmem"; /* "vmmem dump" once a command runs */
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) __attribute__((format(TOOL_PRINTF, 1, 2)));
 static int usage_error(const char *fmt, ...)
 {
     va_list ap;
@@ -226,7 +240,7 @@ static int usage_error(const char *fmt, ...)
 }
 
 /* An operation failed with library code rc: quote the library's detail. */
-static int lib_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int lib_error(int rc, const char *fmt, ...) __attribute__((format(TOOL_PRINTF, 2, 3)));
 static int lib_error(int rc, const char *fmt, ...)
 {
     /* Copy first: formatting below must not depend on a later library call. */
@@ -242,7 +256,7 @@ static int lib_error(int rc, const char *fmt, ...)
 }
 
 /* An operation failed for a reason of our own (errno or plain text). */
-static int op_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int op_error(const char *fmt, ...) __attribute__((format(TOOL_PRINTF, 1, 2)));
 static int op_error(const char *fmt, ...)
 {
     va_list ap;
@@ -267,7 +281,11 @@ static int out_open(struct outbuf *o)
 {
     o->data = NULL;
     o->len = 0;
+#if defined(_WIN32)
+    o->f = tmpfile();
+#else
     o->f = open_memstream(&o->data, &o->len);
+#endif
     if (o->f == NULL)
         return op_error("cannot buffer output: %s", strerror(errno));
     return 0;
@@ -276,6 +294,16 @@ static int out_open(struct outbuf *o)
 /* Close the buffer; on status 0 copy it to stdout (a failed write is 1). */
 static int out_close(struct outbuf *o, int status)
 {
+#if defined(_WIN32)
+    /* Read the temporary file back into data/len. */
+    long end = fseek(o->f, 0, SEEK_END) == 0 ? ftell(o->f) : -1;
+    if (end > 0 && (o->data = malloc((size_t)end)) != NULL) {
+        rewind(o->f);
+        o->len = fread(o->data, 1, (size_t)end, o->f);
+    } else if (end != 0 && status == EXIT_OK) {
+        status = op_error("cannot buffer output");
+    }
+#endif
     if (fclose(o->f) != 0 && status == EXIT_OK)
         status = op_error("cannot buffer output: %s", strerror(errno));
     if (status == EXIT_OK && o->len > 0) {
@@ -566,7 +594,7 @@ static int cmd_providers(int argc, char **argv)
     if (dirs == NULL)
         return out_close(&o, op_error("out of memory"));
     char *save = NULL;
-    for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
+    for (char *d = strtok_r(dirs, PATH_LIST_SEP, &save); d; d = strtok_r(NULL, PATH_LIST_SEP, &save))
         fprintf(o.f, "  %s\n", d);
     free(dirs);
     size_t nf = vmmem_registry_failure_count(reg);
@@ -759,7 +787,7 @@ static int cmd_load(int argc, char **argv)
     vmmem_map *m;
     if ((rc = build_map(pos[0], &m)) != 0)
         return rc;
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    int fd = open(file, OPEN_FLAGS);
     if (fd < 0) {
         rc = op_error("cannot open '%s': %s", file, strerror(errno));
         vmmem_map_unref(m);
@@ -1144,6 +1172,10 @@ static int cmd_help(int argc, char **argv)
 int main(int argc, char **argv)
 {
     static char name[64];
+#if defined(_WIN32)
+    _setmode(_fileno(stdout), _O_BINARY);
+    _setmode(_fileno(stderr), _O_BINARY);
+#endif
     if (argc < 2) {
         fputs("Usage: vmmem COMMAND [ARGS...]   (vmmem --help lists the commands)\n", stderr);
         return EXIT_USAGE;

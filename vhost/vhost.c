@@ -114,8 +114,8 @@ static int check_one(const struct vmmem_vhost_region *r, size_t i)
         return vmmem__err(VMMEM_EBAD_VALUE,
                           "vhost-user region %zu: a Xen region needs mmap offset 0, got 0x%" PRIx64,
                           i, r->mmap_offset);
-    long ps = sysconf(_SC_PAGESIZE);
-    if (ps > 0 && (r->mmap_offset & ((uint64_t)ps - 1)) != 0)
+    uint64_t ps = vmmem__host()->page_size;
+    if ((r->mmap_offset & (ps - 1)) != 0)
         return vmmem__err(VMMEM_EBAD_VALUE,
                           "vhost-user region %zu: mmap offset 0x%" PRIx64 " is not page-aligned",
                           i, r->mmap_offset);

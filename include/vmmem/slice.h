@@ -33,6 +33,7 @@ typedef struct vmmem_slice {
     vmmem_bitmap *bitmap;      /* region's dirty bitmap, NULL if none existed yet */
     uint64_t bitmap_offset;    /* offset of ptr[0] in the region */
     struct vmmem_guard *guard; /* map-on-access mapping, or NULL */
+    int prot;                  /* VMMEM_PROT_*: writes into a read-only slice fail */
 } vmmem_slice;
 
 /*
@@ -56,7 +57,10 @@ VMMEM_EXPORT int vmmem_slice_offset(const vmmem_slice *s, size_t n, vmmem_slice 
 VMMEM_EXPORT int vmmem_slice_split_at(const vmmem_slice *s, size_t mid, vmmem_slice *head,
                                       vmmem_slice *tail);
 
-/* Copy min(len, s->len) bytes out of / into the slice; returns that count. */
+/* Copy min(len, s->len) bytes out of / into the slice; returns that count
+ * (copy_from and copy_to_slice return 0, with VMMEM_EREAD_ONLY in
+ * vmmem_last_error(), when the destination slice is read-only).  Every
+ * write into a read-only slice fails with VMMEM_EREAD_ONLY, never a fault. */
 VMMEM_EXPORT size_t vmmem_slice_copy_to(const vmmem_slice *s, void *buf, size_t len);
 VMMEM_EXPORT size_t vmmem_slice_copy_from(const vmmem_slice *s, const void *buf, size_t len);
 /* Copy min(src->len, dst->len) bytes; marks dst dirty; returns the count. */

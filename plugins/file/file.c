@@ -132,7 +132,7 @@ static int parse_req(const struct vmmem_region_spec *spec, struct file_req *rq)
         return host->set_error(VMMEM_EBAD_VALUE, "file region at 0x%llx: path= is empty",
                                ADDR(spec));
     if (fd_s != NULL) {
-        long v = 0;
+        long long v = 0; /* long is 32 bits on some hosts: v * 10 must not overflow */
         const char *p = fd_s;
         for (; *p >= '0' && *p <= '9' && v <= INT_MAX; p++)
             v = v * 10 + (*p - '0');

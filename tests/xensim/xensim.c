@@ -123,7 +123,7 @@ SIM_EXPORT int fcntl(int fd, int cmd, ...);
 SIM_EXPORT int fcntl64(int fd, int cmd, ...);
 SIM_EXPORT int ioctl(int fd, unsigned long req, ...);
 SIM_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
-SIM_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+SIM_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off);
 SIM_EXPORT int munmap(void *addr, size_t len);
 SIM_EXPORT const struct xensim_api *xensim_api(void);
 
@@ -614,9 +614,13 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
     return do_mmap(addr, len, prot, flags, fd, off);
 }
 
-void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
 {
-    return do_mmap(addr, len, prot, flags, fd, off);
+    /* off64_t is off_t on 64-bit hosts; on 32-bit ones the devices' offsets
+     * (page indexes) fit in off_t, anything larger is refused. */
+    if (off != (off_t)off)
+        return fail_ptr(EINVAL);
+    return do_mmap(addr, len, prot, flags, fd, (off_t)off);
 }
 
 static void vma_release(struct vma *v)

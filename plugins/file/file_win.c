@@ -1,0 +1,381 @@
+/*
+ * Provider "file" on Windows: guest memory backed by a file through
+ * CreateFileMapping/MapViewOfFile.  The options and errors of file.c where
+ * Windows has the thing:
+ *   path=FILE (+create: create it and grow it to offset+size, removed again
+ *   if the map then fails), fd=N (a C runtime descriptor; its handle is
+ *   duplicated, the caller keeps N), offset= (a multiple of the page size;
+ *   the view starts at the allocation granularity below it), shared (the
+ *   default) | private (copy-on-write), prot=r|rw, nosizecheck.
+ * memfd= and seal are Linux-only: VMMEM_EUNSUPPORTED.  A file shorter than
+ * offset+size is -ERANGE, as on Linux.  The region reports no fd (the
+ * provider holds a Windows handle, not a descriptor) and hugetlbfs -1.
+ */
+#include <errno.h>
+#include <io.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+
+#include <vmmem/provider.h>
+
+#define ADDR(spec) ((unsigned long long)(spec)->addr)
+#define ULL(x) ((unsigned long long)(x))
+
+static const struct vmmem_host *host;
+
+static const struct vmmem_option_desc file_options[] = {
+    {"path", VMMEM_OPT_VALUE, "backing file (one of path=, fd=)"},
+    {"fd", VMMEM_OPT_VALUE, "inherited C runtime descriptor; its handle is duplicated"},
+    {"memfd", VMMEM_OPT_VALUE, "Linux only (VMMEM_EUNSUPPORTED here)"},
+    {"offset", VMMEM_OPT_VALUE, "page-aligned offset of the region in the file (default 0)"},
+    {"create", VMMEM_OPT_FLAG, "with path=: create the file and grow it to offset+size"},
+    {"seal", VMMEM_OPT_FLAG, "Linux only (VMMEM_EUNSUPPORTED here)"},
+    {"shared", VMMEM_OPT_FLAG, "guest writes reach the file (the default)"},
+    {"private", VMMEM_OPT_FLAG, "copy-on-write: guest writes stay in this process"},
+    {"prot", VMMEM_OPT_VALUE, "r (read-only) or rw (default)"},
+    {"nosizecheck", VMMEM_OPT_FLAG, "map even if the size reads as too small"},
+    {NULL, 0, NULL},
+};
+
+struct file_req {
+    const char *path;
+    int user_fd;
+    uint64_t offset;
+    bool shared, rw, create, nosizecheck;
+};
+
+struct file_state {
+    HANDLE file, section;
+    void *view; /* MapViewOfFile base (granularity-aligned) */
+    char *name;
+};
+
+static int parse_req(const struct vmmem_region_spec *spec, struct file_req *rq)
+{
+    memset(rq, 0, sizeof *rq);
+    rq->user_fd = -1;
+    if (vmmem_spec_has(spec, "memfd") || vmmem_spec_has(spec, "seal"))
+        return host->set_error(VMMEM_EUNSUPPORTED,
+                               "file region at 0x%llx: memfd= and seal are Linux-only (use path=)",
+                               ADDR(spec));
+    rq->path = vmmem_spec_get(spec, "path");
+    const char *fd_s = vmmem_spec_get(spec, "fd");
+    if (rq->path == NULL && fd_s == NULL)
+        return host->set_error(VMMEM_EMISSING_KEY,
+                               "file region at 0x%llx needs one of path=, fd= or memfd=",
+                               ADDR(spec));
+    if (rq->path != NULL && fd_s != NULL)
+        return host->set_error(VMMEM_EBAD_VALUE,
+                               "file region at 0x%llx: path=, fd= and memfd= exclude each other "
+                               "(got path= fd=)",
+                               ADDR(spec));
+    if (rq->path != NULL && rq->path[0] == '\0')
+        return host->set_error(VMMEM_EBAD_VALUE, "file region at 0x%llx: path= is empty",
+                               ADDR(spec));
+    if (fd_s != NULL) {
+        long long v = 0;
+        const char *p = fd_s;
+        for (; *p >= '0' && *p <= '9' && v <= INT_MAX; p++)
+            v = v * 10 + (*p - '0');
+        if (p == fd_s || *p != '\0' || v > INT_MAX)
+            return host->set_error(VMMEM_EBAD_VALUE,
+                                   "file region at 0x%llx: fd='%s' is not a descriptor number",
+                                   ADDR(spec), fd_s);
+        rq->user_fd = (int)v;
+    }
+    const char *off_s = vmmem_spec_get(spec, "offset");
+    if (off_s != NULL) {
+        int rc = host->parse_size(off_s, &rq->offset);
+        if (rc < 0)
+            return host->set_error(rc, "file region at 0x%llx: offset='%s' is not a number",
+                                   ADDR(spec), off_s);
+        if ((rq->offset & (host->page_size - 1)) != 0)
+            return host->set_error(VMMEM_EBAD_VALUE,
+                                   "file region at 0x%llx: offset=%s (0x%llx) is not a multiple "
+                                   "of the page size %llu",
+                                   ADDR(spec), off_s, ULL(rq->offset), ULL(host->page_size));
+    }
+    rq->shared = !vmmem_spec_has(spec, "private");
+    if (!rq->shared && vmmem_spec_has(spec, "shared"))
+        return host->set_error(VMMEM_EBAD_VALUE,
+                               "file region at 0x%llx: 'shared' and 'private' exclude each other",
+                               ADDR(spec));
+    const char *prot_s = vmmem_spec_get(spec, "prot");
+    rq->rw = true;
+    if (prot_s != NULL) {
+        if (strcmp(prot_s, "r") == 0)
+            rq->rw = false;
+        else if (strcmp(prot_s, "rw") != 0)
+            return host->set_error(VMMEM_EBAD_VALUE,
+                                   "file region at 0x%llx: prot='%s' is not 'r' or 'rw'",
+                                   ADDR(spec), prot_s);
+    }
+    rq->create = vmmem_spec_has(spec, "create");
+    if (rq->create && rq->path == NULL)
+        return host->set_error(VMMEM_EBAD_VALUE,
+                               "file region at 0x%llx: 'create' needs path=", ADDR(spec));
+    if (rq->create && !rq->rw)
+        return host->set_error(VMMEM_EBAD_VALUE,
+                               "file region at 0x%llx: 'create' makes a file to hold guest "
+                               "memory and needs prot=rw",
+                               ADDR(spec));
+    rq->nosizecheck = vmmem_spec_has(spec, "nosizecheck");
+    if (rq->offset > (uint64_t)INT64_MAX || spec->size > (uint64_t)INT64_MAX - rq->offset)
+        return host->set_error(VMMEM_EOVERFLOW,
+                               "file region at 0x%llx: offset 0x%llx + size 0x%llx is past the "
+                               "largest file offset",
+                               ADDR(spec), ULL(rq->offset), ULL(spec->size));
+    return 0;
+}
+
+static int errno_of(DWORD e)
+{
+    switch (e) {
+    case ERROR_FILE_NOT_FOUND:
+    case ERROR_PATH_NOT_FOUND:
+        return ENOENT;
+    case ERROR_ACCESS_DENIED:
+    case ERROR_SHARING_VIOLATION:
+        return EACCES;
+    case ERROR_NOT_ENOUGH_MEMORY:
+    case ERROR_COMMITMENT_LIMIT:
+        return ENOMEM;
+    case ERROR_INVALID_HANDLE:
+        return EBADF;
+    case ERROR_DISK_FULL:
+        return ENOSPC;
+    default:
+        return EIO;
+    }
+}
+
+static void release(struct file_state *st)
+{
+    if (st == NULL)
+        return;
+    if (st->view != NULL)
+        UnmapViewOfFile(st->view);
+    if (st->section != NULL)
+        CloseHandle(st->section);
+    if (st->file != NULL && st->file != INVALID_HANDLE_VALUE)
+        CloseHandle(st->file);
+    free(st->name);
+    free(st);
+}
+
+static int file_map(const struct vmmem_provider *p, const struct vmmem_region_spec *spec,
+                    struct vmmem_mapping *out)
+{
+    (void)p;
+    struct file_req rq;
+    int rc = parse_req(spec, &rq);
+    if (rc < 0)
+        return rc;
+    if (spec->host != NULL)
+        return host->set_error(VMMEM_EUNSUPPORTED,
+                               "file region at 0x%llx: the file provider does not adopt host "
+                               "mappings",
+                               ADDR(spec));
+    uint64_t page = host->page_size;
+    uint64_t len = spec->size + (page - 1);
+    if (len < spec->size || (len & ~(page - 1)) > SIZE_MAX)
+        return host->set_error(VMMEM_EOVERFLOW, "file region at 0x%llx: size 0x%llx too large",
+                               ADDR(spec), ULL(spec->size));
+    struct file_state *st = calloc(1, sizeof *st);
+    if (st == NULL)
+        return host->set_error(-ENOMEM, "out of memory");
+    bool created = false;
+    uint64_t need = rq.offset + spec->size;
+    bool write_handle = (rq.shared && rq.rw) || rq.create;
+    DWORD access = GENERIC_READ | (write_handle ? GENERIC_WRITE : 0);
+
+    if (rq.path != NULL) {
+        st->name = strdup(rq.path);
+        if (st->name == NULL) {
+            rc = host->set_error(-ENOMEM, "out of memory");
+            goto fail;
+        }
+        DWORD share = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
+        if (rq.create) {
+            st->file = CreateFileA(rq.path, access, share, NULL, CREATE_NEW,
+                                   FILE_ATTRIBUTE_NORMAL, NULL);
+            if (st->file != INVALID_HANDLE_VALUE)
+                created = true;
+            else if (GetLastError() != ERROR_FILE_EXISTS)
+                goto open_fail;
+        }
+        if (!created)
+            st->file = CreateFileA(rq.path, access, share, NULL, OPEN_EXISTING,
+                                   FILE_ATTRIBUTE_NORMAL, NULL);
+        if (st->file == INVALID_HANDLE_VALUE) {
+        open_fail:;
+            DWORD e = GetLastError();
+            st->file = NULL;
+            DWORD attr = GetFileAttributesA(rq.path);
+            if (attr != INVALID_FILE_ATTRIBUTES && (attr & FILE_ATTRIBUTE_DIRECTORY))
+                rc = host->set_error(-EISDIR, "file region at 0x%llx: '%s' is a directory",
+                                     ADDR(spec), rq.path);
+            else if (errno_of(e) == ENOENT)
+                rc = host->set_error(-ENOENT, "file region at 0x%llx: '%s' does not exist%s",
+                                     ADDR(spec), rq.path,
+                                     rq.create ? "" : " (add 'create' to create it)");
+            else if (errno_of(e) == EACCES && write_handle)
+                rc = host->set_error(-EACCES,
+                                     "file region at 0x%llx: cannot open '%s' read-write (a "
+                                     "read-only file needs prot=r or private)",
+                                     ADDR(spec), rq.path);
+            else
+                rc = host->set_error(-errno_of(e),
+                                     "file region at 0x%llx: cannot open '%s' (Windows error %lu)",
+                                     ADDR(spec), rq.path, (unsigned long)e);
+            goto fail;
+        }
+    } else {
+        intptr_t h = _get_osfhandle(rq.user_fd);
+        if (h == -1 || h == -2) {
+            rc = host->set_error(-EBADF, "file region at 0x%llx: fd=%d is not an open descriptor",
+                                 ADDR(spec), rq.user_fd);
+            goto fail;
+        }
+        if (!DuplicateHandle(GetCurrentProcess(), (HANDLE)h, GetCurrentProcess(), &st->file, 0,
+                             FALSE, DUPLICATE_SAME_ACCESS)) {
+            st->file = NULL;
+            rc = host->set_error(-EBADF, "file region at 0x%llx: cannot duplicate fd=%d",
+                                 ADDR(spec), rq.user_fd);
+            goto fail;
+        }
+        char buf[32];
+        snprintf(buf, sizeof buf, "fd:%d", rq.user_fd);
+        if ((st->name = strdup(buf)) == NULL) {
+            rc = host->set_error(-ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    if (GetFileType(st->file) != FILE_TYPE_DISK) {
+        rc = host->set_error(-EINVAL, "file region at 0x%llx: '%s' is not a disk file",
+                             ADDR(spec), st->name);
+        goto fail;
+    }
+    LARGE_INTEGER size;
+    if (!GetFileSizeEx(st->file, &size)) {
+        rc = host->set_error(-EIO, "file region at 0x%llx: cannot read the size of '%s'",
+                             ADDR(spec), st->name);
+        goto fail;
+    }
+    uint64_t have = size.QuadPart > 0 ? (uint64_t)size.QuadPart : 0;
+    if (rq.create && have < need) {
+        LARGE_INTEGER to;
+        to.QuadPart = (LONGLONG)need;
+        if (!SetFilePointerEx(st->file, to, NULL, FILE_BEGIN) || !SetEndOfFile(st->file)) {
+            DWORD e = GetLastError();
+            rc = host->set_error(-errno_of(e),
+                                 "file region at 0x%llx: cannot size '%s' to %llu bytes "
+                                 "(Windows error %lu)",
+                                 ADDR(spec), st->name, ULL(need), (unsigned long)e);
+            goto fail;
+        }
+        have = need;
+    }
+    if (!rq.nosizecheck && have < need) {
+        rc = host->set_error(-ERANGE,
+                             "file region at 0x%llx: '%s' is %llu bytes, shorter than offset + "
+                             "size = %llu bytes (0x%llx + 0x%llx); grow the file first",
+                             ADDR(spec), st->name, ULL(have), ULL(need), ULL(rq.offset),
+                             ULL(spec->size));
+        goto fail;
+    }
+    /* Views start on the allocation granularity (64 KiB): map from there. */
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    uint64_t gran = si.dwAllocationGranularity ? si.dwAllocationGranularity : 65536;
+    uint64_t delta = rq.offset % gran;
+    uint64_t view_off = rq.offset - delta;
+    if (spec->size > SIZE_MAX - delta) {
+        rc = host->set_error(VMMEM_EOVERFLOW, "file region at 0x%llx: size 0x%llx too large",
+                             ADDR(spec), ULL(spec->size));
+        goto fail;
+    }
+    DWORD page_prot = !rq.rw ? PAGE_READONLY : rq.shared ? PAGE_READWRITE : PAGE_WRITECOPY;
+    st->section = CreateFileMappingA(st->file, NULL, page_prot, 0, 0, NULL);
+    if (st->section == NULL) {
+        DWORD e = GetLastError();
+        rc = host->set_error(-errno_of(e),
+                             "file region at 0x%llx: CreateFileMapping of '%s' failed (Windows "
+                             "error %lu)",
+                             ADDR(spec), st->name, (unsigned long)e);
+        goto fail;
+    }
+    DWORD map_access = !rq.rw ? FILE_MAP_READ : rq.shared ? FILE_MAP_WRITE : FILE_MAP_COPY;
+    st->view = MapViewOfFile(st->section, map_access, (DWORD)(view_off >> 32), (DWORD)view_off,
+                             (SIZE_T)(delta + spec->size));
+    if (st->view == NULL) {
+        DWORD e = GetLastError();
+        rc = host->set_error(-errno_of(e),
+                             "file region at 0x%llx: MapViewOfFile of %llu bytes of '%s' at "
+                             "offset 0x%llx failed (Windows error %lu)",
+                             ADDR(spec), ULL(spec->size), st->name, ULL(rq.offset),
+                             (unsigned long)e);
+        goto fail;
+    }
+    out->host = (uint8_t *)st->view + delta;
+    out->prot = rq.rw ? VMMEM_PROT_RW : VMMEM_PROT_READ;
+    out->fd = -1;
+    out->file_offset = rq.offset;
+    out->hugetlbfs = -1;
+    out->file = st->name;
+    out->priv = st;
+    return 0;
+
+fail:
+    release(st);
+    if (created)
+        DeleteFileA(rq.path);
+    return rc;
+}
+
+static void file_unmap(const struct vmmem_provider *p, const struct vmmem_region_spec *spec,
+                       struct vmmem_mapping *m)
+{
+    (void)p;
+    (void)spec;
+    release(m->priv);
+    m->priv = NULL;
+    m->host = NULL;
+    m->file = NULL;
+}
+
+static const struct vmmem_provider file_provider = {
+    .abi_version = VMMEM_PROVIDER_ABI_VERSION,
+    .struct_size = sizeof(struct vmmem_provider),
+    .name = "file",
+    .description = "a file or inherited descriptor (offset, shared/private, read-only), "
+                   "through CreateFileMapping",
+    .options = file_options,
+    .map = file_map,
+    .unmap = file_unmap,
+};
+
+static const struct vmmem_provider *const providers[] = {&file_provider};
+
+static const struct vmmem_plugin plugin = {
+    .abi_version = VMMEM_PROVIDER_ABI_VERSION,
+    .struct_size = sizeof(struct vmmem_plugin),
+    .name = "vmmem-file",
+    .n_providers = 1,
+    .providers = providers,
+};
+
+VMMEM_PLUGIN_EXPORT const struct vmmem_plugin *vmmem_plugin_entry(const struct vmmem_host *h);
+VMMEM_PLUGIN_EXPORT const struct vmmem_plugin *vmmem_plugin_entry(const struct vmmem_host *h)
+{
+    if (h == NULL || h->abi_version != VMMEM_PROVIDER_ABI_VERSION ||
+        h->struct_size < sizeof(struct vmmem_host))
+        return NULL;
+    host = h;
+    return &plugin;
+}
