@@ -370,9 +370,9 @@ int vmmem__check_order(vmmem_order order, bool store)
  * GCC falls back to the strongest form (a locked xchg for every store). */
 #define ATOMIC_CASE(T, p, val, order, store)                                                  \
     do {                                                                                      \
-        _Atomic T *ap = (_Atomic T *)(p);                                                     \
+        _Atomic T *ap = (_Atomic T *)(p); /* NOLINT(bugprone-macro-parentheses): a type */   \
         if (store) {                                                                          \
-            T v = (T) * (val);                                                                \
+            T v = (T) * (val); /* NOLINT(bugprone-macro-parentheses): a type */               \
             switch (order) {                                                                  \
             case VMMEM_RELEASE:                                                               \
                 atomic_store_explicit(ap, v, memory_order_release);                           \

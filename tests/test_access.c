@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -979,6 +980,9 @@ static void test_torn_u16_across_seam(void)
     atomic_init(&r.writes, 0);
     pthread_t t;
     CU_ASSERT_FATAL(pthread_create(&t, NULL, torn_writer, &r) == 0);
+    /* Start reading once the writer runs (valgrind runs one thread at a time). */
+    for (double w = now_seconds() + 5.0; atomic_load(&r.writes) == 0 && now_seconds() < w;)
+        sched_yield();
     long reads = 0, torn = 0, read_errors = 0, zeros = 0, ones = 0;
     double end = now_seconds() + 1.0;
     while (reads < 2000000) {
@@ -1039,6 +1043,8 @@ static void test_torn_u64_aligned(void)
     atomic_init(&r.writes, 0);
     pthread_t t;
     CU_ASSERT_FATAL(pthread_create(&t, NULL, u64_writer, &r) == 0);
+    for (double w = now_seconds() + 5.0; atomic_load(&r.writes) == 0 && now_seconds() < w;)
+        sched_yield();
     long reads = 0, torn = 0, errors = 0;
     double end = now_seconds() + 0.5;
     while (reads < 1000000) {

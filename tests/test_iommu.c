@@ -1291,7 +1291,7 @@ static void t_tr_resolver_nothing(void)
     if (!fx_init(&f, 0, true))
         return;
     f.rs.mode = RS_NOTHING;
-    uint8_t buf[0x10];
+    uint8_t buf[0x10] = {0};
     /* A resolver that does not fill the IOTLB: fault after one retry. */
     EXPECT_ERR(vmmem_iommu_read_slice(f.im, 0x7000, buf, 0x10), VMMEM_EIOMMU_FAULT, 0x7000);
     EXPECT_CALL(f.rs, 1, 0x7000, 0x10, R);
