@@ -223,6 +223,11 @@ static inline void keep_min(uint64_t *best, uint64_t t)
         *best = t;
 }
 
+/* VMMEM_BENCH_CALLS=1: time the exported functions instead of the
+ * header-inline fast paths of <vmmem/fast.h> (the default: what a C user
+ * compiling against the headers gets). */
+static bool g_calls;
+
 static void check_rc(int rc)
 {
     if (__builtin_expect(rc < 0, 0))
@@ -239,8 +244,11 @@ static void write_obj_u64(const struct cfg *c)
     for (int r = 0; r < c->reps; r++) {
         escape(m), escape(t);
         uint64_t t0 = now_ns();
-        for (uint64_t i = 0; i < iters; i++)
-            check_rc(vmmem_write_obj(m, t[i & TABLE_MASK], &i, sizeof i));
+        for (uint64_t i = 0; i < iters; i++) {
+            uint64_t v = i; /* by value, as Rust's write_obj(i, ..): keeps i in a register */
+            check_rc(g_calls ? vmmem_write_obj(m, t[i & TABLE_MASK], &v, sizeof v)
+                             : vmmem_fast_write_obj(m, t[i & TABLE_MASK], &v, sizeof v));
+        }
         keep_min(&best, now_ns() - t0);
     }
     report_check("write_obj_u64", iters, 8, best, guest_checksum(m));
@@ -258,7 +266,8 @@ static void read_obj_u64(const struct cfg *c)
         uint64_t acc = 0, t0 = now_ns();
         for (uint64_t i = 0; i < iters; i++) {
             uint64_t v = 0;
-            check_rc(vmmem_read_obj(m, t[i & TABLE_MASK], &v, sizeof v));
+            check_rc(g_calls ? vmmem_read_obj(m, t[i & TABLE_MASK], &v, sizeof v)
+                             : vmmem_fast_read_obj(m, t[i & TABLE_MASK], &v, sizeof v));
             acc += v;
         }
         keep_min(&best, now_ns() - t0);
@@ -386,7 +395,8 @@ static uint64_t find_loop(const vmmem_map *m, const uint64_t *t, uint64_t iters,
         uint64_t acc = 0, t0 = now_ns();
         for (uint64_t i = 0; i < iters; i++) {
             uint64_t a = t[i & TABLE_MASK], off;
-            const vmmem_region *reg = vmmem_map_find(m, a, &off);
+            const vmmem_region *reg =
+                g_calls ? vmmem_map_find(m, a, &off) : vmmem_fast_find(m, a, &off);
             acc += reg ? a - off : 1; /* a - off == vmmem_region_start(reg) */
         }
         keep_min(best, now_ns() - t0);
@@ -461,7 +471,10 @@ static void dirty_mark(const struct cfg *c)
         escape(m), escape(t);
         uint64_t t0 = now_ns();
         for (uint64_t i = 0; i < iters; i++)
-            check_rc(vmmem_write_obj(m, t[i & TABLE_MASK], &i, sizeof i));
+            {
+                uint64_t v = i;
+                check_rc(vmmem_write_obj(m, t[i & TABLE_MASK], &v, sizeof v));
+            }
         keep_min(&best, now_ns() - t0);
     }
     uint64_t check = guest_checksum(m); /* reads never mark */
@@ -549,7 +562,9 @@ static void load_store_atomic_u32(const struct cfg *c)
         escape(m), escape(t);
         uint64_t t0 = now_ns();
         for (uint64_t i = 0; i < iters; i++)
-            check_rc(vmmem_store(m, t[i & TABLE_MASK], 4, (uint32_t)i, VMMEM_RELEASE));
+            check_rc(g_calls ? vmmem_store(m, t[i & TABLE_MASK], 4, (uint32_t)i, VMMEM_RELEASE)
+                             : vmmem_fast_store_u32(m, t[i & TABLE_MASK], (uint32_t)i,
+                                                    VMMEM_RELEASE));
         keep_min(&best, now_ns() - t0);
     }
     report_check("store_atomic_u32", iters, 4, best, guest_checksum(m));
@@ -560,7 +575,13 @@ static void load_store_atomic_u32(const struct cfg *c)
         uint64_t acc = 0, t0 = now_ns();
         for (uint64_t i = 0; i < iters; i++) {
             uint64_t v = 0;
-            check_rc(vmmem_load(m, t[i & TABLE_MASK], 4, &v, VMMEM_ACQUIRE));
+            if (g_calls) {
+                check_rc(vmmem_load(m, t[i & TABLE_MASK], 4, &v, VMMEM_ACQUIRE));
+            } else {
+                uint32_t w = 0;
+                check_rc(vmmem_fast_load_u32(m, t[i & TABLE_MASK], &w, VMMEM_ACQUIRE));
+                v = w;
+            }
             acc += v;
         }
         keep_min(&best, now_ns() - t0);
@@ -674,7 +695,10 @@ static void dirty_overhead(const struct cfg *c)
             escape(m), escape(t);
             uint64_t t0 = now_ns();
             for (uint64_t i = 0; i < iters; i++)
-                check_rc(vmmem_write_obj(m, t[i & TABLE_MASK], &i, sizeof i));
+                {
+                uint64_t v = i;
+                check_rc(vmmem_write_obj(m, t[i & TABLE_MASK], &v, sizeof v));
+            }
             keep_min(&best[on], now_ns() - t0);
         }
     }
@@ -912,6 +936,10 @@ int main(int argc, char **argv)
     if (argc < 2)
         usage();
     struct cfg c = {0, DEFAULT_REPS};
+    const char *calls = getenv("VMMEM_BENCH_CALLS");
+    g_calls = calls != NULL && strcmp(calls, "1") == 0;
+    if (g_calls)
+        fprintf(stderr, "# VMMEM_BENCH_CALLS=1: exported functions, not the fast.h inline paths\n");
     if (argc > 2)
         c.iters = parse_num(argv[2]);
     if (argc > 3) {

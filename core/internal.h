@@ -138,8 +138,27 @@ struct vmmem_slot {
     /* The region's bitmap while this map tracks dirty pages, else NULL: the
      * write path tests one field on the line it already has. */
     _Atomic(vmmem_bitmap *) dirty;
-    uint64_t pad_[2]; /* 64 bytes: one cache line per slot */
+    /* VMMEM__FAST_R / _W: what the header-inline paths of fast.h may do
+     * here without asking (host mapped and readable; writable and not
+     * dirty-tracked).  Kept in step with prot and dirty. */
+    _Atomic uint32_t fast;
+    uint32_t pad32_;
+    uint64_t pad_; /* 64 bytes: one cache line per slot */
 };
+
+#define VMMEM__FAST_R 1u
+#define VMMEM__FAST_W 2u
+
+/* The fast bits of a slot with host, prot and dirty as given. */
+static inline uint32_t vmmem__fast_bits(const uint8_t *host, int prot, const void *dirty)
+{
+    uint32_t f = 0;
+    if (host != NULL && (prot & VMMEM_PROT_READ))
+        f |= VMMEM__FAST_R;
+    if (host != NULL && (prot & VMMEM_PROT_WRITE) && dirty == NULL)
+        f |= VMMEM__FAST_W;
+    return f;
+}
 
 /* Mark a write to slot s (off, len relative to the region). */
 static inline void vmmem__slot_dirty(const struct vmmem_slot *s, uint64_t off, uint64_t len)
@@ -228,12 +247,30 @@ static inline __attribute__((always_inline)) void vmmem__copy_small(uint8_t *d, 
 static inline __attribute__((always_inline)) void vmmem__copy(void *dst, const void *src,
                                                               size_t len)
 {
-    if (len == 8 && (((uintptr_t)dst | (uintptr_t)src) & 7) == 0) /* the common object */
+    if (len == 8 && (((uintptr_t)dst | (uintptr_t)src) & 7) == 0) { /* the common object */
         *(volatile uint64_t *)dst = *(const volatile uint64_t *)src;
-    else if (len <= 8)
+    } else if (len <= 8) {
         vmmem__copy_small(dst, src, len);
-    else
+    } else if (len <= 32) {
+        /* Short pieces (a descriptor, an object across a seam) without a
+         * call: two or four possibly overlapping 8-byte moves, all loads
+         * before all stores (dst and src do not overlap, as for memcpy). */
+        uint8_t *d = dst;
+        const uint8_t *s = src;
+        uint64_t a, b, c, e;
+        memcpy(&a, s, 8);
+        memcpy(&e, s + len - 8, 8);
+        if (len > 16) {
+            memcpy(&b, s + 8, 8);
+            memcpy(&c, s + len - 16, 8);
+            memcpy(d + 8, &b, 8);
+            memcpy(d + len - 16, &c, 8);
+        }
+        memcpy(d, &a, 8);
+        memcpy(d + len - 8, &e, 8);
+    } else {
         memcpy(dst, src, len);
+    }
 }
 /* Atomic access on an aligned host pointer (checked by the caller);
  * defined in access.c, inlined there. */

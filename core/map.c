@@ -166,6 +166,8 @@ _Static_assert(offsetof(struct vmmem_slot, host) == offsetof(struct vmmem__fast_
 _Static_assert(offsetof(struct vmmem_slot, r) == offsetof(struct vmmem__fast_slot, region), "region");
 _Static_assert(offsetof(struct vmmem_slot, prot) == offsetof(struct vmmem__fast_slot, prot), "prot");
 _Static_assert(offsetof(struct vmmem_slot, dirty) == offsetof(struct vmmem__fast_slot, dirty), "dirty");
+_Static_assert(offsetof(struct vmmem_slot, fast) == offsetof(struct vmmem__fast_slot, fast), "fast");
+_Static_assert(VMMEM__FAST_R == VMMEM__FASTBIT_R && VMMEM__FAST_W == VMMEM__FASTBIT_W, "bits");
 _Static_assert(offsetof(struct vmmem_map, n) == offsetof(struct vmmem__fast_head, n), "n");
 _Static_assert(offsetof(struct vmmem_map, slots) == offsetof(struct vmmem__fast_head, slots), "slots");
 
@@ -210,7 +212,8 @@ int vmmem__map_from_regions(vmmem_map **out, struct vmmem_region *const *rs, siz
     pthread_mutex_init(&m->lock, NULL);
     for (size_t i = 0; i < n; i++) {
         struct vmmem_region *r = rs[i];
-        m->slots[i] = (struct vmmem_slot){.start = r->start, .last = r->last, .host = r->host, .r = r, .prot = r->prot};
+        m->slots[i] = (struct vmmem_slot){.start = r->start, .last = r->last, .host = r->host, .r = r, .prot = r->prot,
+                            .fast = vmmem__fast_bits(r->host, r->prot, NULL)};
     }
     m->n = n;
     qsort(m->slots, n, sizeof *m->slots, cmp_slot);
@@ -261,7 +264,8 @@ int vmmem__map_build(vmmem_map **out, vmmem_registry *reg, const struct vmmem_re
         rc = vmmem__region_new(&r, reg, &specs[i]);
         if (rc < 0)
             goto fail;
-        m->slots[m->n++] = (struct vmmem_slot){.start = r->start, .last = r->last, .host = r->host, .r = r, .prot = r->prot};
+        m->slots[m->n++] = (struct vmmem_slot){.start = r->start, .last = r->last, .host = r->host, .r = r, .prot = r->prot,
+                            .fast = vmmem__fast_bits(r->host, r->prot, NULL)};
     }
     qsort(m->slots, m->n, sizeof *m->slots, cmp_slot);
     if (opts != NULL && (opts->flags & VMMEM_MAP_DIRTY_TRACKING) &&
@@ -480,6 +484,9 @@ int vmmem_map_set_dirty_tracking(vmmem_map *m, bool on)
         if (b != NULL)
             atomic_store_explicit(&b->enabled, on, memory_order_release);
         atomic_store_explicit(&m->slots[i].dirty, on ? b : NULL, memory_order_release);
+        atomic_store_explicit(&m->slots[i].fast,
+                              vmmem__fast_bits(m->slots[i].host, m->slots[i].prot, on ? b : NULL),
+                              memory_order_release);
     }
     atomic_store_explicit(&m->tracking, on, memory_order_release);
 out:

@@ -32,7 +32,9 @@ static void same_results(const char *config, uint64_t addr)
     CU_ASSERT_EQUAL(r1, r2);
     if (r1 == 0)
         CU_ASSERT_EQUAL(w, (uint32_t)w2);
-    CU_ASSERT_PTR_EQUAL(vmmem_fast_find(m, addr), vmmem_map_find(m, addr, NULL));
+    uint64_t o1 = 7, o2 = 7;
+    CU_ASSERT_PTR_EQUAL(vmmem_fast_find(m, addr, &o1), vmmem_map_find(m, addr, &o2));
+    CU_ASSERT_EQUAL(o1, o2);
     vmmem_map_unref(m);
 }
 

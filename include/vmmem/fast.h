@@ -27,9 +27,14 @@ struct vmmem__fast_slot {
     uint8_t *host; /* NULL: map-on-access */
     const void *region;
     int prot;
-    void *dirty; /* non-NULL while this map tracks dirty pages (read atomically) */
-    uint64_t pad_[2];
+    void *dirty;   /* non-NULL while this map tracks dirty pages */
+    uint32_t fast; /* VMMEM__FASTBIT_*: what the inline paths may do here (read atomically) */
+    uint32_t pad32_;
+    uint64_t pad_;
 };
+
+#define VMMEM__FASTBIT_R 1u /* host-mapped and readable */
+#define VMMEM__FASTBIT_W 2u /* host-mapped, writable and not dirty-tracked */
 
 struct vmmem__fast_head {
     long refs;
@@ -49,7 +54,7 @@ struct vmmem__fast_head {
 #if VMMEM__FAST
 /* The ordinary slot holding [addr, addr+len), usable for this access, or NULL. */
 static VMMEM__ALWAYS_INLINE const struct vmmem__fast_slot *
-vmmem__fast_slot_for(const vmmem_map *m, vmmem_gaddr_t addr, size_t len, int need_prot)
+vmmem__fast_slot_for(const vmmem_map *m, vmmem_gaddr_t addr, size_t len, uint32_t need)
 {
     const struct vmmem__fast_head *h = (const struct vmmem__fast_head *)(const void *)m;
     const struct vmmem__fast_slot *s = h->slots;
@@ -61,18 +66,20 @@ vmmem__fast_slot_for(const vmmem_map *m, vmmem_gaddr_t addr, size_t len, int nee
         s = (s[half].start <= addr) ? s + half : s;
         n -= half;
     }
-    if (VMMEM__LIKELY(addr <= s->last && (uint64_t)len - 1 <= s->last - addr && s->host &&
-                      (s->prot & need_prot) == need_prot &&
-                      __atomic_load_n(&s->dirty, __ATOMIC_RELAXED) == NULL))
+    if (VMMEM__LIKELY(addr <= s->last && (uint64_t)len - 1 <= s->last - addr &&
+                      (__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & need) == need))
         return s;
     return NULL;
 }
 #endif
 
-/* vmmem_map_find without the call (NULL for a hole). */
-static inline const vmmem_region *vmmem_fast_find(const vmmem_map *m, vmmem_gaddr_t addr)
+/* vmmem_map_find without the call (NULL for a hole; *offset as there). */
+static inline const vmmem_region *vmmem_fast_find(const vmmem_map *m, vmmem_gaddr_t addr,
+                                                  uint64_t *offset)
 {
 #if VMMEM__FAST
+    if (m == NULL)
+        return NULL;
     const struct vmmem__fast_head *h = (const struct vmmem__fast_head *)(const void *)m;
     const struct vmmem__fast_slot *s = h->slots;
     size_t n = h->n;
@@ -83,9 +90,13 @@ static inline const vmmem_region *vmmem_fast_find(const vmmem_map *m, vmmem_gadd
         s = (s[half].start <= addr) ? s + half : s;
         n -= half;
     }
-    return addr <= s->last ? (const vmmem_region *)s->region : NULL;
+    if (addr > s->last)
+        return NULL;
+    if (offset != NULL)
+        *offset = addr - s->start;
+    return (const vmmem_region *)s->region;
 #else
-    return vmmem_map_find(m, addr, NULL);
+    return vmmem_map_find(m, addr, offset);
 #endif
 }
 
@@ -95,7 +106,7 @@ static inline int vmmem_fast_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, c
 #if VMMEM__FAST
     const struct vmmem__fast_slot *s;
     if (m != NULL && obj != NULL && size == 8 &&
-        (s = vmmem__fast_slot_for(m, addr, 8, VMMEM_PROT_WRITE)) != NULL) {
+        (s = vmmem__fast_slot_for(m, addr, 8, VMMEM__FASTBIT_W)) != NULL) {
         uint8_t *p = s->host + (addr - s->start);
         if (((uintptr_t)p & 7) == 0) { /* one access: never torn */
             uint64_t t;
@@ -114,7 +125,7 @@ static inline int vmmem_fast_read_obj(const vmmem_map *m, vmmem_gaddr_t addr, vo
 #if VMMEM__FAST
     const struct vmmem__fast_slot *s;
     if (m != NULL && obj != NULL && size == 8 &&
-        (s = vmmem__fast_slot_for(m, addr, 8, VMMEM_PROT_READ)) != NULL) {
+        (s = vmmem__fast_slot_for(m, addr, 8, VMMEM__FASTBIT_R)) != NULL) {
         const uint8_t *p = s->host + (addr - s->start);
         if (((uintptr_t)p & 7) == 0) {
             uint64_t t = *(const volatile uint64_t *)(const void *)p;
@@ -134,7 +145,7 @@ static inline int vmmem_fast_store_u32(const vmmem_map *m, vmmem_gaddr_t addr, u
     const struct vmmem__fast_slot *s;
     if (m != NULL && (addr & 3) == 0 &&
         (order == VMMEM_RELAXED || order == VMMEM_RELEASE || order == VMMEM_SEQ_CST) &&
-        (s = vmmem__fast_slot_for(m, addr, 4, VMMEM_PROT_WRITE)) != NULL) {
+        (s = vmmem__fast_slot_for(m, addr, 4, VMMEM__FASTBIT_W)) != NULL) {
         uint32_t *p = (uint32_t *)(void *)(s->host + (addr - s->start));
         if (((uintptr_t)p & 3) == 0) {
             if (order == VMMEM_RELAXED)
@@ -157,7 +168,7 @@ static inline int vmmem_fast_load_u32(const vmmem_map *m, vmmem_gaddr_t addr, ui
     const struct vmmem__fast_slot *s;
     if (m != NULL && v != NULL && (addr & 3) == 0 &&
         (order == VMMEM_RELAXED || order == VMMEM_ACQUIRE || order == VMMEM_SEQ_CST) &&
-        (s = vmmem__fast_slot_for(m, addr, 4, VMMEM_PROT_READ)) != NULL) {
+        (s = vmmem__fast_slot_for(m, addr, 4, VMMEM__FASTBIT_R)) != NULL) {
         const uint32_t *p = (const uint32_t *)(const void *)(s->host + (addr - s->start));
         if (((uintptr_t)p & 3) == 0) {
             if (order == VMMEM_RELAXED)
