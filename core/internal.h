@@ -149,10 +149,15 @@ struct vmmem_slot {
 #define VMMEM__FAST_R 1u
 #define VMMEM__FAST_W 2u
 
-/* The fast bits of a slot with host, prot and dirty as given. */
-static inline uint32_t vmmem__fast_bits(const uint8_t *host, int prot, const void *dirty)
+/* The fast bits of a slot with host, prot and dirty as given.  None when
+ * host and start disagree mod 8: the inline paths test only the guest
+ * address's alignment. */
+static inline uint32_t vmmem__fast_bits(const uint8_t *host, uint64_t start, int prot,
+                                        const void *dirty)
 {
     uint32_t f = 0;
+    if ((((uintptr_t)host - (uintptr_t)start) & 7) != 0)
+        return 0;
     if (host != NULL && (prot & VMMEM_PROT_READ))
         f |= VMMEM__FAST_R;
     if (host != NULL && (prot & VMMEM_PROT_WRITE) && dirty == NULL)

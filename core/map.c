@@ -213,7 +213,7 @@ int vmmem__map_from_regions(vmmem_map **out, struct vmmem_region *const *rs, siz
     for (size_t i = 0; i < n; i++) {
         struct vmmem_region *r = rs[i];
         m->slots[i] = (struct vmmem_slot){.start = r->start, .last = r->last, .host = r->host, .r = r, .prot = r->prot,
-                            .fast = vmmem__fast_bits(r->host, r->prot, NULL)};
+                            .fast = vmmem__fast_bits(r->host, r->start, r->prot, NULL)};
     }
     m->n = n;
     qsort(m->slots, n, sizeof *m->slots, cmp_slot);
@@ -265,7 +265,7 @@ int vmmem__map_build(vmmem_map **out, vmmem_registry *reg, const struct vmmem_re
         if (rc < 0)
             goto fail;
         m->slots[m->n++] = (struct vmmem_slot){.start = r->start, .last = r->last, .host = r->host, .r = r, .prot = r->prot,
-                            .fast = vmmem__fast_bits(r->host, r->prot, NULL)};
+                            .fast = vmmem__fast_bits(r->host, r->start, r->prot, NULL)};
     }
     qsort(m->slots, m->n, sizeof *m->slots, cmp_slot);
     if (opts != NULL && (opts->flags & VMMEM_MAP_DIRTY_TRACKING) &&
@@ -485,7 +485,8 @@ int vmmem_map_set_dirty_tracking(vmmem_map *m, bool on)
             atomic_store_explicit(&b->enabled, on, memory_order_release);
         atomic_store_explicit(&m->slots[i].dirty, on ? b : NULL, memory_order_release);
         atomic_store_explicit(&m->slots[i].fast,
-                              vmmem__fast_bits(m->slots[i].host, m->slots[i].prot, on ? b : NULL),
+                              vmmem__fast_bits(m->slots[i].host, m->slots[i].start, m->slots[i].prot,
+                                               on ? b : NULL),
                               memory_order_release);
     }
     atomic_store_explicit(&m->tracking, on, memory_order_release);

@@ -33,6 +33,8 @@ struct vmmem__fast_slot {
     uint64_t pad_;
 };
 
+/* Set only when host - start is a multiple of 8, so an aligned guest address
+ * is an aligned host address. */
 #define VMMEM__FASTBIT_R 1u /* host-mapped and readable */
 #define VMMEM__FASTBIT_W 2u /* host-mapped, writable and not dirty-tracked */
 
@@ -105,15 +107,12 @@ static inline int vmmem_fast_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, c
 {
 #if VMMEM__FAST
     const struct vmmem__fast_slot *s;
-    if (m != NULL && obj != NULL && size == 8 &&
+    if (m != NULL && obj != NULL && size == 8 && (addr & 7) == 0 &&
         (s = vmmem__fast_slot_for(m, addr, 8, VMMEM__FASTBIT_W)) != NULL) {
-        uint8_t *p = s->host + (addr - s->start);
-        if (((uintptr_t)p & 7) == 0) { /* one access: never torn */
-            uint64_t t;
-            memcpy(&t, obj, 8);
-            *(volatile uint64_t *)(void *)p = t;
-            return 0;
-        }
+        uint64_t t; /* one aligned access: never torn */
+        memcpy(&t, obj, 8);
+        *(volatile uint64_t *)(void *)(s->host + (addr - s->start)) = t;
+        return 0;
     }
 #endif
     return vmmem_write_obj(m, addr, obj, size);
@@ -124,14 +123,11 @@ static inline int vmmem_fast_read_obj(const vmmem_map *m, vmmem_gaddr_t addr, vo
 {
 #if VMMEM__FAST
     const struct vmmem__fast_slot *s;
-    if (m != NULL && obj != NULL && size == 8 &&
+    if (m != NULL && obj != NULL && size == 8 && (addr & 7) == 0 &&
         (s = vmmem__fast_slot_for(m, addr, 8, VMMEM__FASTBIT_R)) != NULL) {
-        const uint8_t *p = s->host + (addr - s->start);
-        if (((uintptr_t)p & 7) == 0) {
-            uint64_t t = *(const volatile uint64_t *)(const void *)p;
-            memcpy(obj, &t, 8);
-            return 0;
-        }
+        uint64_t t = *(const volatile uint64_t *)(const void *)(s->host + (addr - s->start));
+        memcpy(obj, &t, 8);
+        return 0;
     }
 #endif
     return vmmem_read_obj(m, addr, obj, size);
@@ -147,15 +143,13 @@ static inline int vmmem_fast_store_u32(const vmmem_map *m, vmmem_gaddr_t addr, u
         (order == VMMEM_RELAXED || order == VMMEM_RELEASE || order == VMMEM_SEQ_CST) &&
         (s = vmmem__fast_slot_for(m, addr, 4, VMMEM__FASTBIT_W)) != NULL) {
         uint32_t *p = (uint32_t *)(void *)(s->host + (addr - s->start));
-        if (((uintptr_t)p & 3) == 0) {
-            if (order == VMMEM_RELAXED)
-                __atomic_store_n(p, v, __ATOMIC_RELAXED);
-            else if (order == VMMEM_RELEASE)
-                __atomic_store_n(p, v, __ATOMIC_RELEASE);
-            else
-                __atomic_store_n(p, v, __ATOMIC_SEQ_CST);
-            return 0;
-        }
+        if (order == VMMEM_RELAXED)
+            __atomic_store_n(p, v, __ATOMIC_RELAXED);
+        else if (order == VMMEM_RELEASE)
+            __atomic_store_n(p, v, __ATOMIC_RELEASE);
+        else
+            __atomic_store_n(p, v, __ATOMIC_SEQ_CST);
+        return 0;
     }
 #endif
     return vmmem_store(m, addr, 4, v, order);
@@ -170,15 +164,13 @@ static inline int vmmem_fast_load_u32(const vmmem_map *m, vmmem_gaddr_t addr, ui
         (order == VMMEM_RELAXED || order == VMMEM_ACQUIRE || order == VMMEM_SEQ_CST) &&
         (s = vmmem__fast_slot_for(m, addr, 4, VMMEM__FASTBIT_R)) != NULL) {
         const uint32_t *p = (const uint32_t *)(const void *)(s->host + (addr - s->start));
-        if (((uintptr_t)p & 3) == 0) {
-            if (order == VMMEM_RELAXED)
-                *v = __atomic_load_n(p, __ATOMIC_RELAXED);
-            else if (order == VMMEM_ACQUIRE)
-                *v = __atomic_load_n(p, __ATOMIC_ACQUIRE);
-            else
-                *v = __atomic_load_n(p, __ATOMIC_SEQ_CST);
-            return 0;
-        }
+        if (order == VMMEM_RELAXED)
+            *v = __atomic_load_n(p, __ATOMIC_RELAXED);
+        else if (order == VMMEM_ACQUIRE)
+            *v = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+        else
+            *v = __atomic_load_n(p, __ATOMIC_SEQ_CST);
+        return 0;
     }
 #endif
     uint64_t w = 0;
