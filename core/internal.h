@@ -148,6 +148,7 @@ struct vmmem_slot {
 
 #define VMMEM__FAST_R 1u
 #define VMMEM__FAST_W 2u
+#define VMMEM__FAST_D 4u
 
 /* The fast bits of a slot with host, prot and dirty as given.  None when
  * host and start disagree mod 8: the inline paths test only the guest
@@ -162,6 +163,8 @@ static inline uint32_t vmmem__fast_bits(const uint8_t *host, uint64_t start, int
         f |= VMMEM__FAST_R;
     if (host != NULL && (prot & VMMEM_PROT_WRITE) && dirty == NULL)
         f |= VMMEM__FAST_W;
+    if (host != NULL && (prot & VMMEM_PROT_WRITE) && dirty != NULL)
+        f |= VMMEM__FAST_D;
     return f;
 }
 

@@ -167,7 +167,18 @@ _Static_assert(offsetof(struct vmmem_slot, r) == offsetof(struct vmmem__fast_slo
 _Static_assert(offsetof(struct vmmem_slot, prot) == offsetof(struct vmmem__fast_slot, prot), "prot");
 _Static_assert(offsetof(struct vmmem_slot, dirty) == offsetof(struct vmmem__fast_slot, dirty), "dirty");
 _Static_assert(offsetof(struct vmmem_slot, fast) == offsetof(struct vmmem__fast_slot, fast), "fast");
-_Static_assert(VMMEM__FAST_R == VMMEM__FASTBIT_R && VMMEM__FAST_W == VMMEM__FASTBIT_W, "bits");
+_Static_assert(VMMEM__FAST_R == VMMEM__FASTBIT_R && VMMEM__FAST_W == VMMEM__FASTBIT_W &&
+                   VMMEM__FAST_D == VMMEM__FASTBIT_D,
+               "bits");
+_Static_assert(offsetof(struct vmmem_bitmap, bytes) == offsetof(struct vmmem__fast_bitmap, bytes),
+               "bitmap bytes");
+_Static_assert(offsetof(struct vmmem_bitmap, page_shift) ==
+                   offsetof(struct vmmem__fast_bitmap, page_shift),
+               "bitmap page_shift");
+_Static_assert(offsetof(struct vmmem_bitmap, log) == offsetof(struct vmmem__fast_bitmap, log),
+               "bitmap log");
+_Static_assert(offsetof(struct vmmem_bitmap, words) == offsetof(struct vmmem__fast_bitmap, words),
+               "bitmap words");
 _Static_assert(offsetof(struct vmmem_map, n) == offsetof(struct vmmem__fast_head, n), "n");
 _Static_assert(offsetof(struct vmmem_map, slots) == offsetof(struct vmmem__fast_head, slots), "slots");
 

@@ -93,6 +93,31 @@ static void test_dirty_tracking_marks(void)
     vmmem_map_unref(m);
 }
 
+/* Inline marking with small pages: an 8-byte write over two pages of one
+ * word marks both; over two words it is handed to the library, which marks
+ * both too.  Nothing else is marked. */
+static void test_inline_marks(void)
+{
+    struct vmmem_map_options o = {.struct_size = sizeof o, .flags = VMMEM_MAP_DIRTY_TRACKING,
+                                  .dirty_page_size = 8};
+    vmmem_map *m = NULL;
+    VT_ASSERT_RC(vmmem_map_from_config(&m, NULL, "mmap:addr=0,size=4K", &o), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    uint64_t v = 3;
+    VT_ASSERT_RC(vmmem_fast_write_obj(m, 0x80, &v, 8), 0); /* page 16 only */
+    CU_ASSERT_TRUE(vmmem_map_is_dirty(m, 0x80));
+    CU_ASSERT_FALSE(vmmem_map_is_dirty(m, 0x78));
+    CU_ASSERT_FALSE(vmmem_map_is_dirty(m, 0x88));
+    VT_ASSERT_RC(vmmem_fast_write_obj(m, 0x1f8, &v, 8), 0); /* page 63: last of word 0 */
+    CU_ASSERT_TRUE(vmmem_map_is_dirty(m, 0x1f8));
+    CU_ASSERT_FALSE(vmmem_map_is_dirty(m, 0x200));
+    vmmem_harvest *h = NULL;
+    VT_ASSERT_RC(vmmem_harvest_new(m, &h), 0);
+    CU_ASSERT_EQUAL(vmmem_map_harvest(m, h), 2);
+    vmmem_harvest_free(h);
+    vmmem_map_unref(m);
+}
+
 static void test_orders(void)
 {
     vmmem_map *m = vt_map("mmap:addr=0,size=4K");
@@ -113,6 +138,7 @@ int main(void)
         {"same results as the exported functions", test_inside_and_edges},
         {"seams, odd sizes and sources", test_seam_values},
         {"dirty tracking is never skipped", test_dirty_tracking_marks},
+        {"inline marks with small pages", test_inline_marks},
         {"memory orders", test_orders},
         {NULL, NULL},
     };

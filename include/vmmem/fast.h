@@ -37,6 +37,19 @@ struct vmmem__fast_slot {
  * is an aligned host address. */
 #define VMMEM__FASTBIT_R 1u /* host-mapped and readable */
 #define VMMEM__FASTBIT_W 2u /* host-mapped, writable and not dirty-tracked */
+#define VMMEM__FASTBIT_D 4u /* host-mapped, writable, dirty-tracked in `dirty` */
+
+/* The head of a dirty bitmap, for marking one word inline. */
+struct vmmem__fast_bitmap {
+    uint64_t bytes;
+    uint64_t pages;
+    unsigned page_shift;
+    bool enabled;
+    uint64_t gpa;
+    void *log; /* an attached vhost-user log: marking goes through the library */
+    size_t nwords;
+    uint64_t words[];
+};
 
 struct vmmem__fast_head {
     long refs;
@@ -108,11 +121,30 @@ static inline int vmmem_fast_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, c
 #if VMMEM__FAST
     const struct vmmem__fast_slot *s;
     if (m != NULL && obj != NULL && size == 8 && (addr & 7) == 0 &&
-        (s = vmmem__fast_slot_for(m, addr, 8, VMMEM__FASTBIT_W)) != NULL) {
-        uint64_t t; /* one aligned access: never torn */
-        memcpy(&t, obj, 8);
-        *(volatile uint64_t *)(void *)(s->host + (addr - s->start)) = t;
-        return 0;
+        (s = vmmem__fast_slot_for(m, addr, 8, 0)) != NULL) {
+        uint32_t f = __atomic_load_n(&s->fast, __ATOMIC_ACQUIRE);
+        uint64_t off = addr - s->start, t;
+        if (f & VMMEM__FASTBIT_W) { /* one aligned access: never torn */
+            memcpy(&t, obj, 8);
+            *(volatile uint64_t *)(void *)(s->host + off) = t;
+            return 0;
+        }
+        /* Tracked: the data, then its page's bit with a release RMW (a
+         * harvest that sees the bit sees the data).  Anything unusual (a
+         * log attached, two words) goes through the library. */
+        const struct vmmem__fast_bitmap *b =
+            (const struct vmmem__fast_bitmap *)__atomic_load_n(&s->dirty, __ATOMIC_ACQUIRE);
+        if ((f & VMMEM__FASTBIT_D) && b != NULL && off < b->bytes && 8 <= b->bytes - off &&
+            __atomic_load_n(&b->log, __ATOMIC_RELAXED) == NULL) {
+            uint64_t p0 = off >> b->page_shift, p1 = (off + 7) >> b->page_shift;
+            if ((p0 >> 6) == (p1 >> 6)) {
+                memcpy(&t, obj, 8);
+                *(volatile uint64_t *)(void *)(s->host + off) = t;
+                uint64_t mask = (~0ull >> (63 - (p1 & 63))) & (~0ull << (p0 & 63));
+                __atomic_fetch_or((uint64_t *)&b->words[p0 >> 6], mask, __ATOMIC_RELEASE);
+                return 0;
+            }
+        }
     }
 #endif
     return vmmem_write_obj(m, addr, obj, size);
