@@ -115,6 +115,33 @@ static inline const vmmem_region *vmmem_fast_find(const vmmem_map *m, vmmem_gadd
 #endif
 }
 
+#if VMMEM__FAST
+/* A tracked (or otherwise unusual) 8-byte write: out of line, so the common
+ * untracked path above stays small.  Marks one bitmap word inline when it
+ * can: the data, then its page's bit with a release RMW (a harvest that
+ * sees the bit sees the data); anything else goes through the library. */
+static __attribute__((noinline, unused)) int
+vmmem__fast_write_tracked(const vmmem_map *m, const struct vmmem__fast_slot *s, vmmem_gaddr_t addr,
+                          const void *obj)
+{
+    uint64_t off = addr - s->start, t;
+    const struct vmmem__fast_bitmap *b =
+        (const struct vmmem__fast_bitmap *)__atomic_load_n(&s->dirty, __ATOMIC_ACQUIRE);
+    if ((__atomic_load_n(&s->fast, __ATOMIC_ACQUIRE) & VMMEM__FASTBIT_D) && b != NULL &&
+        off < b->bytes && 8 <= b->bytes - off && __atomic_load_n(&b->log, __ATOMIC_RELAXED) == NULL) {
+        uint64_t p0 = off >> b->page_shift, p1 = (off + 7) >> b->page_shift;
+        if ((p0 >> 6) == (p1 >> 6)) {
+            memcpy(&t, obj, 8);
+            *(volatile uint64_t *)(void *)(s->host + off) = t;
+            uint64_t mask = (~0ull >> (63 - (p1 & 63))) & (~0ull << (p0 & 63));
+            __atomic_fetch_or((uint64_t *)&b->words[p0 >> 6], mask, __ATOMIC_RELEASE);
+            return 0;
+        }
+    }
+    return vmmem_write_obj(m, addr, obj, 8);
+}
+#endif
+
 static inline int vmmem_fast_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, const void *obj,
                                        size_t size)
 {
@@ -122,29 +149,13 @@ static inline int vmmem_fast_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, c
     const struct vmmem__fast_slot *s;
     if (m != NULL && obj != NULL && size == 8 && (addr & 7) == 0 &&
         (s = vmmem__fast_slot_for(m, addr, 8, 0)) != NULL) {
-        uint32_t f = __atomic_load_n(&s->fast, __ATOMIC_ACQUIRE);
-        uint64_t off = addr - s->start, t;
-        if (f & VMMEM__FASTBIT_W) { /* one aligned access: never torn */
+        if (VMMEM__LIKELY(__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & VMMEM__FASTBIT_W)) {
+            uint64_t t; /* one aligned access: never torn */
             memcpy(&t, obj, 8);
-            *(volatile uint64_t *)(void *)(s->host + off) = t;
+            *(volatile uint64_t *)(void *)(s->host + (addr - s->start)) = t;
             return 0;
         }
-        /* Tracked: the data, then its page's bit with a release RMW (a
-         * harvest that sees the bit sees the data).  Anything unusual (a
-         * log attached, two words) goes through the library. */
-        const struct vmmem__fast_bitmap *b =
-            (const struct vmmem__fast_bitmap *)__atomic_load_n(&s->dirty, __ATOMIC_ACQUIRE);
-        if ((f & VMMEM__FASTBIT_D) && b != NULL && off < b->bytes && 8 <= b->bytes - off &&
-            __atomic_load_n(&b->log, __ATOMIC_RELAXED) == NULL) {
-            uint64_t p0 = off >> b->page_shift, p1 = (off + 7) >> b->page_shift;
-            if ((p0 >> 6) == (p1 >> 6)) {
-                memcpy(&t, obj, 8);
-                *(volatile uint64_t *)(void *)(s->host + off) = t;
-                uint64_t mask = (~0ull >> (63 - (p1 & 63))) & (~0ull << (p0 & 63));
-                __atomic_fetch_or((uint64_t *)&b->words[p0 >> 6], mask, __ATOMIC_RELEASE);
-                return 0;
-            }
-        }
+        return vmmem__fast_write_tracked(m, s, addr, obj);
     }
 #endif
     return vmmem_write_obj(m, addr, obj, size);
