@@ -403,7 +403,17 @@ static size_t mapped_prefix(const struct vmmem_iotlb_result *res, uint64_t iova,
     return total;
 }
 
-static int64_t some(vmmem_iommu *im, uint64_t iova, uint8_t *buf, size_t len, int dir)
+/* One short-count physical access: a buffer copy, or fd I/O when buf is NULL. */
+static int64_t phys_some(vmmem_map *phys, uint64_t gpa, uint8_t *buf, int fd, size_t n, int dir)
+{
+    return buf != NULL ? vmmem__rw_some(phys, gpa, buf, n, dir) : vmmem__fd_io(phys, gpa, fd, n, dir);
+}
+
+/*
+ * The short-count calls over IOVAs (read, write, fd I/O): translate, then
+ * walk the mapped prefix piece by piece, stopping at the first short piece.
+ */
+static int64_t some(vmmem_iommu *im, uint64_t iova, uint8_t *buf, int fd, size_t len, int dir)
 {
     if (im == NULL)
         return vmmem__err(-EINVAL, "NULL IOMMU memory");
@@ -412,7 +422,7 @@ static int64_t some(vmmem_iommu *im, uint64_t iova, uint8_t *buf, size_t len, in
     vmmem_map *phys = get_phys(im);
     int64_t ret;
     if (!vmmem_iommu_enabled(im)) {
-        ret = vmmem__rw_some(phys, iova, buf, len, dir);
+        ret = phys_some(phys, iova, buf, fd, len, dir);
         vmmem_map_unref(phys);
         return ret;
     }
@@ -420,8 +430,7 @@ static int64_t some(vmmem_iommu *im, uint64_t iova, uint8_t *buf, size_t len, in
     int perm = (dir & 1) ? VMMEM_PROT_WRITE : VMMEM_PROT_READ;
     int rc = translate(im, iova, len, perm, &res);
     size_t np = 0;
-    size_t avail = mapped_prefix(&res, iova, &np);
-    if (avail == 0) {
+    if (mapped_prefix(&res, iova, &np) == 0) {
         /* translate() already said which range failed */
         vmmem_iotlb_result_free(&res);
         vmmem_map_unref(phys);
@@ -432,7 +441,7 @@ static int64_t some(vmmem_iommu *im, uint64_t iova, uint8_t *buf, size_t len, in
     ret = 0;
     for (size_t k = 0; k < np; k++) {
         const struct vmmem_mapped_range *p = &res.mapped[k];
-        int64_t n = vmmem__rw_some(phys, p->target, buf + done, (size_t)p->len, dir | 2);
+        int64_t n = phys_some(phys, p->target, buf ? buf + done : NULL, fd, (size_t)p->len, dir | 2);
         if (n < 0) {
             if (done == 0) {
                 ret = n;
@@ -444,7 +453,7 @@ static int64_t some(vmmem_iommu *im, uint64_t iova, uint8_t *buf, size_t len, in
             log_write(im, p->iova, (uint64_t)n);
         done += (size_t)n;
         if ((uint64_t)n < p->len)
-            break;
+            break; /* a short transfer ends the call */
     }
     vmmem_iotlb_result_free(&res);
     vmmem_map_unref(phys);
@@ -499,12 +508,12 @@ static int all(vmmem_iommu *im, uint64_t iova, uint8_t *buf, size_t len, int dir
 
 int64_t vmmem_iommu_read(vmmem_iommu *im, uint64_t iova, void *buf, size_t len)
 {
-    return some(im, iova, buf, len, 0);
+    return some(im, iova, buf, -1, len, 0);
 }
 
 int64_t vmmem_iommu_write(vmmem_iommu *im, uint64_t iova, const void *buf, size_t len)
 {
-    return some(im, iova, (uint8_t *)buf, len, 1);
+    return some(im, iova, (uint8_t *)buf, -1, len, 1);
 }
 
 int vmmem_iommu_read_slice(vmmem_iommu *im, uint64_t iova, void *buf, size_t len)
@@ -578,59 +587,14 @@ int vmmem_iommu_store(vmmem_iommu *im, uint64_t iova, size_t size, uint64_t val,
     return atomic_op(im, iova, size, &val, order, true);
 }
 
-static int64_t fd_op(vmmem_iommu *im, uint64_t iova, int fd, size_t count, int dir)
-{
-    if (im == NULL)
-        return vmmem__err(-EINVAL, "NULL IOMMU memory");
-    if (count == 0)
-        return 0;
-    vmmem_map *phys = get_phys(im);
-    int64_t ret;
-    if (!vmmem_iommu_enabled(im)) {
-        ret = vmmem__fd_io(phys, iova, fd, count, dir);
-        vmmem_map_unref(phys);
-        return ret;
-    }
-    struct vmmem_iotlb_result res;
-    int rc = translate(im, iova, count, (dir & 1) ? VMMEM_PROT_WRITE : VMMEM_PROT_READ, &res);
-    size_t np = 0;
-    if (mapped_prefix(&res, iova, &np) == 0) {
-        vmmem_iotlb_result_free(&res);
-        vmmem_map_unref(phys);
-        return rc < 0 ? rc : vmmem__err_addr(VMMEM_EIOMMU_FAULT, iova, "IOVA 0x%llx is not mapped",
-                                             (unsigned long long)iova);
-    }
-    size_t done = 0;
-    ret = 0;
-    for (size_t k = 0; k < np; k++) {
-        const struct vmmem_mapped_range *p = &res.mapped[k];
-        int64_t n = vmmem__fd_io(phys, p->target, fd, (size_t)p->len, dir | 2);
-        if (n < 0) {
-            if (done == 0) {
-                ret = n;
-                to_iova(p);
-            }
-            break;
-        }
-        if (dir & 1)
-            log_write(im, p->iova, (uint64_t)n);
-        done += (size_t)n;
-        if ((uint64_t)n < p->len)
-            break; /* a short transfer ends the call */
-    }
-    vmmem_iotlb_result_free(&res);
-    vmmem_map_unref(phys);
-    return ret < 0 ? ret : (int64_t)done;
-}
-
 int64_t vmmem_iommu_read_from_fd(vmmem_iommu *im, uint64_t iova, int fd, size_t count)
 {
-    return fd_op(im, iova, fd, count, 1);
+    return some(im, iova, NULL, fd, count, 1);
 }
 
 int64_t vmmem_iommu_write_to_fd(vmmem_iommu *im, uint64_t iova, int fd, size_t count)
 {
-    return fd_op(im, iova, fd, count, 0);
+    return some(im, iova, NULL, fd, count, 0);
 }
 
 bool vmmem_iommu_check_range(vmmem_iommu *im, uint64_t iova, uint64_t len, int perm)
