@@ -186,10 +186,23 @@ _Static_assert(offsetof(struct vmmem_map, slots) == offsetof(struct vmmem__fast_
 static struct vmmem_slot *slots_alloc(size_t n)
 {
     size_t bytes = (n ? n : 1) * sizeof(struct vmmem_slot);
+#if defined(_WIN32)
+    struct vmmem_slot *s = _aligned_malloc(bytes, 64); /* no C11 aligned_alloc in msvcrt */
+#else
     struct vmmem_slot *s = aligned_alloc(64, bytes);
+#endif
     if (s != NULL)
         memset(s, 0, bytes);
     return s;
+}
+
+static void slots_free(struct vmmem_slot *s)
+{
+#if defined(_WIN32)
+    _aligned_free(s);
+#else
+    free(s);
+#endif
 }
 
 static int cmp_slot(const void *a, const void *b)
@@ -203,7 +216,7 @@ static void map_destroy(vmmem_map *m)
     /* Unmap in reverse address order; harmless, but predictable. */
     for (size_t i = m->n; i-- > 0;)
         vmmem__region_unref(m->slots[i].r);
-    free(m->slots);
+    slots_free(m->slots);
     vmmem__logs_free(m);
     pthread_mutex_destroy(&m->lock);
     free(m);
