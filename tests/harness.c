@@ -50,6 +50,12 @@ vmmem_map *vt_map(const char *config)
     return m;
 }
 
+const char *vt_emulator(void)
+{
+    const char *p = getenv("VMMEM_TEST_EXEC_PREFIX");
+    return p != NULL && *p != '\0' ? p : NULL;
+}
+
 const char *vt_test_plugin(const char *file)
 {
     static char buf[4096];

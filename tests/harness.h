@@ -34,6 +34,10 @@ vmmem_map *vt_map(const char *config);
 /* Absolute path of a file in the test plugin directory (static buffer). */
 const char *vt_test_plugin(const char *file);
 
+/* The emulator the programs run under (a cross build's runner,
+ * VMMEM_TEST_EXEC_PREFIX, e.g. "qemu-aarch64"), or NULL when native. */
+const char *vt_emulator(void);
+
 /* Assert that rc == code, printing both names on mismatch. */
 #define VT_ASSERT_RC(rc, code)                                                            \
     do {                                                                                  \

@@ -947,22 +947,37 @@ static void *torn_writer(void *arg)
         memset(o.rest, c, sizeof o.rest);
         if (vmmem_write_obj(r->m, r->addr, &o, sizeof o) != 0)
             r->write_errors++;
-        n++;
+        if (n++ == 0)
+            atomic_store(&r->writes, 1); /* running: the reader starts now */
     }
     atomic_store(&r->writes, n);
     return NULL;
 }
 
 /* Under an emulator (a cross build's runner, VMMEM_TEST_EXEC_PREFIX, e.g.
- * qemu-aarch64) the two-thread tearing races hang (seen with qemu-user 7.2
- * on the aarch64 build; under investigation) and prove little: qemu does not
- * model the target's memory ordering.  They are skipped there, saying so. */
-static bool emulated(const char *what)
+ * qemu-aarch64) the races run too, but prove less: qemu-user runs the
+ * target's threads on host threads with the host's (x86-64: stronger) memory
+ * model, not ARM64's.  Say so; ARM64 hardware is where they prove the most.
+ * (They used to hang under qemu-aarch64: not these tests, but the runner's
+ * mismatched glibc loader and libc, see guest_runner in tests/SConscript.) */
+static void note_emulated(const char *what)
 {
     const char *p = getenv("VMMEM_TEST_EXEC_PREFIX");
-    if (p == NULL || *p == '\0')
-        return false;
-    fprintf(stdout, "\n    SKIPPED under '%s': %s\n", p, what);
+    if (p != NULL && *p != '\0')
+        fprintf(stdout, "\n    note: %s under '%s': the host's memory model, not the target's\n",
+                what, p);
+}
+
+/* Wait (bounded) until the writer has stored once; false, saying so, if it never did. */
+static bool writer_started(struct race *r)
+{
+    for (double w = now_seconds() + 10.0; atomic_load(&r->writes) == 0;) {
+        if (now_seconds() > w) {
+            fprintf(stdout, "\n    the writer thread did not run within 10 s\n");
+            return false;
+        }
+        sched_yield();
+    }
     return true;
 }
 
@@ -970,8 +985,7 @@ static void test_torn_u16_across_seam(void)
 {
     /* The object's aligned u16 is the last two bytes of region 0 (0xffe), the
      * other 8 bytes are in region 1.  The u16 must never be seen torn. */
-    if (emulated("two-thread tearing race"))
-        return;
+    note_emulated("two-thread tearing race");
     vmmem_map *m = vt_map(ADJ_CONFIG);
     if (m == NULL)
         return;
@@ -981,8 +995,7 @@ static void test_torn_u16_across_seam(void)
     pthread_t t;
     CU_ASSERT_FATAL(pthread_create(&t, NULL, torn_writer, &r) == 0);
     /* Start reading once the writer runs (valgrind runs one thread at a time). */
-    for (double w = now_seconds() + 5.0; atomic_load(&r.writes) == 0 && now_seconds() < w;)
-        sched_yield();
+    CU_ASSERT(writer_started(&r));
     long reads = 0, torn = 0, read_errors = 0, zeros = 0, ones = 0;
     double end = now_seconds() + 1.0;
     while (reads < 2000000) {
@@ -1025,7 +1038,8 @@ static void *u64_writer(void *arg)
         uint64_t v = (n & 1) ? UINT64_MAX : 0;
         if (vmmem_write_obj(r->m, r->addr, &v, sizeof v) != 0)
             r->write_errors++;
-        n++;
+        if (n++ == 0)
+            atomic_store(&r->writes, 1); /* running: the reader starts now */
     }
     atomic_store(&r->writes, n);
     return NULL;
@@ -1033,8 +1047,7 @@ static void *u64_writer(void *arg)
 
 static void test_torn_u64_aligned(void)
 {
-    if (emulated("two-thread tearing race"))
-        return;
+    note_emulated("two-thread tearing race");
     vmmem_map *m = vt_map(ADJ_CONFIG);
     if (m == NULL)
         return;
@@ -1043,8 +1056,7 @@ static void test_torn_u64_aligned(void)
     atomic_init(&r.writes, 0);
     pthread_t t;
     CU_ASSERT_FATAL(pthread_create(&t, NULL, u64_writer, &r) == 0);
-    for (double w = now_seconds() + 5.0; atomic_load(&r.writes) == 0 && now_seconds() < w;)
-        sched_yield();
+    CU_ASSERT(writer_started(&r));
     long reads = 0, torn = 0, errors = 0;
     double end = now_seconds() + 0.5;
     while (reads < 1000000) {

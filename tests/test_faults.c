@@ -365,7 +365,9 @@ static long vm_size_kib(void)
 #define BIGGER "1G"
 #endif
 
-/* Child exit codes: 0 all as expected; 10+n the n-th check failed. */
+/* Child exit codes: 0 all as expected; 10+n the n-th check failed;
+ * RLIMIT_NOT_ENFORCED: setrlimit succeeded but the limit is not in force. */
+#define RLIMIT_NOT_ENFORCED 30
 static int rlimit_child(void)
 {
     long kib = vm_size_kib();
@@ -376,6 +378,11 @@ static int rlimit_child(void)
     struct rlimit rl = {(rlim_t)(kib + 128 * 1024) * 1024, (rlim_t)(kib + 128 * 1024) * 1024};
     if (setrlimit(RLIMIT_AS, &rl) != 0)
         return 11;
+    /* qemu-user accepts RLIMIT_AS and ignores it (it would limit the
+     * emulator): getrlimit still says unlimited there. */
+    struct rlimit now;
+    if (getrlimit(RLIMIT_AS, &now) != 0 || now.rlim_cur != rl.rlim_cur)
+        return RLIMIT_NOT_ENFORCED;
     vmmem_map *m = NULL;
     /* One region too large for the limit. */
     int rc;
@@ -421,6 +428,11 @@ static void test_rlimit_as(void)
         _exit(rlimit_child());
     int st = 0;
     CU_ASSERT_EQUAL_FATAL(waitpid(pid, &st, 0), pid);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == RLIMIT_NOT_ENFORCED && vt_emulator() != NULL) {
+        fprintf(stdout, "\n    SKIPPED under '%s': RLIMIT_AS is accepted but not enforced there\n",
+                vt_emulator());
+        return;
+    }
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         fprintf(stdout, "\n    RLIMIT_AS child: %s %d\n",
                 WIFEXITED(st) ? "exit" : "killed by signal",
