@@ -236,7 +236,7 @@ static inline __attribute__((always_inline)) void vmmem__copy_small(uint8_t *d, 
     while (len > 0) {
         uintptr_t a = (uintptr_t)d | (uintptr_t)s;
         if (len >= 8 && (a & 7) == 0) {
-            *(volatile uint64_t *)d = *(const volatile uint64_t *)s;
+            VMMEM__ST64(d, VMMEM__LD64(s)); /* one access, on 32-bit hosts too */
             d += 8, s += 8, len -= 8;
         } else if (len >= 4 && (a & 3) == 0) {
             *(volatile uint32_t *)d = *(const volatile uint32_t *)s;
@@ -256,7 +256,7 @@ static inline __attribute__((always_inline)) void vmmem__copy(void *dst, const v
                                                               size_t len)
 {
     if (len == 8 && (((uintptr_t)dst | (uintptr_t)src) & 7) == 0) { /* the common object */
-        *(volatile uint64_t *)dst = *(const volatile uint64_t *)src;
+        VMMEM__ST64(dst, VMMEM__LD64(src));
     } else if (len <= 8) {
         vmmem__copy_small(dst, src, len);
     } else if (len <= 32) {

@@ -66,6 +66,19 @@ struct vmmem__fast_head {
 #define VMMEM__ALWAYS_INLINE inline
 #endif
 
+/*
+ * One 8-byte access to guest memory that is never split: a volatile access
+ * on 64-bit hosts; on 32-bit hosts (where a volatile uint64_t is two 32-bit
+ * moves) a relaxed 64-bit atomic, which the compiler emits as one access.
+ */
+#if UINTPTR_MAX > 0xffffffffu || !defined(__GNUC__)
+#define VMMEM__LD64(p) (*(const volatile uint64_t *)(const void *)(p))
+#define VMMEM__ST64(p, v) (*(volatile uint64_t *)(void *)(p) = (v))
+#else
+#define VMMEM__LD64(p) __atomic_load_n((const uint64_t *)(const void *)(p), __ATOMIC_RELAXED)
+#define VMMEM__ST64(p, v) __atomic_store_n((uint64_t *)(void *)(p), (v), __ATOMIC_RELAXED)
+#endif
+
 #if VMMEM__FAST
 /* The ordinary slot holding [addr, addr+len), usable for this access, or NULL. */
 static VMMEM__ALWAYS_INLINE const struct vmmem__fast_slot *
@@ -132,7 +145,7 @@ vmmem__fast_write_tracked(const vmmem_map *m, const struct vmmem__fast_slot *s, 
         uint64_t p0 = off >> b->page_shift, p1 = (off + 7) >> b->page_shift;
         if ((p0 >> 6) == (p1 >> 6)) {
             memcpy(&t, obj, 8);
-            *(volatile uint64_t *)(void *)(s->host + off) = t;
+            VMMEM__ST64(s->host + off, t);
             uint64_t mask = (~0ull >> (63 - (p1 & 63))) & (~0ull << (p0 & 63));
             __atomic_fetch_or((uint64_t *)&b->words[p0 >> 6], mask, __ATOMIC_RELEASE);
             return 0;
@@ -152,7 +165,7 @@ static inline int vmmem_fast_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, c
         if (VMMEM__LIKELY(__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & VMMEM__FASTBIT_W)) {
             uint64_t t; /* one aligned access: never torn */
             memcpy(&t, obj, 8);
-            *(volatile uint64_t *)(void *)(s->host + (addr - s->start)) = t;
+            VMMEM__ST64(s->host + (addr - s->start), t);
             return 0;
         }
         return vmmem__fast_write_tracked(m, s, addr, obj);
@@ -168,7 +181,7 @@ static inline int vmmem_fast_read_obj(const vmmem_map *m, vmmem_gaddr_t addr, vo
     const struct vmmem__fast_slot *s;
     if (m != NULL && obj != NULL && size == 8 && (addr & 7) == 0 &&
         (s = vmmem__fast_slot_for(m, addr, 8, VMMEM__FASTBIT_R)) != NULL) {
-        uint64_t t = *(const volatile uint64_t *)(const void *)(s->host + (addr - s->start));
+        uint64_t t = VMMEM__LD64(s->host + (addr - s->start));
         memcpy(obj, &t, 8);
         return 0;
     }
