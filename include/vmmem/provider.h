@@ -161,6 +161,31 @@ struct vmmem_plugin {
 
 typedef const struct vmmem_plugin *(*vmmem_plugin_entry_fn)(const struct vmmem_host *host);
 
+/*
+ * Define a plugin's tables and its entry function in one go, for the common
+ * case: plugin_name, the static variable that keeps the host table (its
+ * hooks report errors through it), then the providers (addresses of static
+ * struct vmmem_provider).  The entry refuses a host of another ABI version
+ * or an older host table.  Write the entry by hand when it must do more.
+ */
+#define VMMEM_PLUGIN_DEFINE(plugin_name, host_var, ...)                                         \
+    static const struct vmmem_provider *const vmmem__plugin_providers[] = {__VA_ARGS__};       \
+    static const struct vmmem_plugin vmmem__plugin = {                                        \
+        VMMEM_PROVIDER_ABI_VERSION, sizeof(struct vmmem_plugin), (plugin_name),               \
+        sizeof vmmem__plugin_providers / sizeof vmmem__plugin_providers[0],                  \
+        vmmem__plugin_providers};                                                             \
+    VMMEM_PLUGIN_EXPORT const struct vmmem_plugin *vmmem_plugin_entry(                        \
+        const struct vmmem_host *vmmem__h);                                                   \
+    VMMEM_PLUGIN_EXPORT const struct vmmem_plugin *vmmem_plugin_entry(                        \
+        const struct vmmem_host *vmmem__h)                                                    \
+    {                                                                                         \
+        if (vmmem__h == NULL || vmmem__h->abi_version != VMMEM_PROVIDER_ABI_VERSION ||        \
+            vmmem__h->struct_size < sizeof(struct vmmem_host))                                \
+            return NULL;                                                                      \
+        (host_var) = vmmem__h;                                                                \
+        return &vmmem__plugin;                                                                \
+    }
+
 /* Header-only helpers for hooks. */
 
 /* Value of key in spec, or NULL when absent ("" for a bare flag). */

@@ -275,22 +275,4 @@ static const struct vmmem_provider file_provider = {
     .unmap = file_unmap,
 };
 
-static const struct vmmem_provider *const providers[] = {&file_provider};
-
-static const struct vmmem_plugin plugin = {
-    .abi_version = VMMEM_PROVIDER_ABI_VERSION,
-    .struct_size = sizeof(struct vmmem_plugin),
-    .name = "vmmem-file",
-    .n_providers = 1,
-    .providers = providers,
-};
-
-VMMEM_PLUGIN_EXPORT const struct vmmem_plugin *vmmem_plugin_entry(const struct vmmem_host *h);
-VMMEM_PLUGIN_EXPORT const struct vmmem_plugin *vmmem_plugin_entry(const struct vmmem_host *h)
-{
-    if (h == NULL || h->abi_version != VMMEM_PROVIDER_ABI_VERSION ||
-        h->struct_size < sizeof(struct vmmem_host))
-        return NULL;
-    host = h;
-    return &plugin;
-}
+VMMEM_PLUGIN_DEFINE("vmmem-file", host, &file_provider)

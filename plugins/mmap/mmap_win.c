@@ -165,22 +165,4 @@ static const struct vmmem_provider mmap_provider = {
     .unmap = mmap_unmap,
 };
 
-static const struct vmmem_provider *const providers[] = {&mmap_provider};
-
-static const struct vmmem_plugin plugin = {
-    .abi_version = VMMEM_PROVIDER_ABI_VERSION,
-    .struct_size = sizeof(struct vmmem_plugin),
-    .name = "vmmem-mmap",
-    .n_providers = 1,
-    .providers = providers,
-};
-
-VMMEM_PLUGIN_EXPORT const struct vmmem_plugin *vmmem_plugin_entry(const struct vmmem_host *h);
-VMMEM_PLUGIN_EXPORT const struct vmmem_plugin *vmmem_plugin_entry(const struct vmmem_host *h)
-{
-    if (h == NULL || h->abi_version != VMMEM_PROVIDER_ABI_VERSION ||
-        h->struct_size < sizeof(struct vmmem_host))
-        return NULL;
-    host = h;
-    return &plugin;
-}
+VMMEM_PLUGIN_DEFINE("vmmem-mmap", host, &mmap_provider)

@@ -711,23 +711,4 @@ static const struct vmmem_provider grant_provider = {
     .end_access = grant_end,
 };
 
-static const struct vmmem_provider *const providers[] = {&foreign_provider, &grant_provider,
-                                                         &unix_provider};
-
-static const struct vmmem_plugin plugin = {
-    .abi_version = VMMEM_PROVIDER_ABI_VERSION,
-    .struct_size = sizeof(struct vmmem_plugin),
-    .name = "vmmem-xen",
-    .n_providers = 3,
-    .providers = providers,
-};
-
-VMMEM_PLUGIN_EXPORT const struct vmmem_plugin *vmmem_plugin_entry(const struct vmmem_host *h);
-VMMEM_PLUGIN_EXPORT const struct vmmem_plugin *vmmem_plugin_entry(const struct vmmem_host *h)
-{
-    if (h == NULL || h->abi_version != VMMEM_PROVIDER_ABI_VERSION ||
-        h->struct_size < sizeof(struct vmmem_host))
-        return NULL;
-    host = h;
-    return &plugin;
-}
+VMMEM_PLUGIN_DEFINE("vmmem-xen", host, &foreign_provider, &grant_provider, &unix_provider)
