@@ -472,7 +472,12 @@ static void test_harvest_errors(void)
 #define ST_WRITERS 2
 #define ST_MAX_WRITES (1u << 21)    /* per writer */
 #define ST_MAX_HARVESTS (1u << 22)
+/* The harvester runs at least ST_NSEC and ST_MIN_HARVESTS harvests (a slow
+ * host, valgrind or qemu, takes longer rather than doing less); ST_MAX_NSEC
+ * only stops a wedged run. */
 #define ST_NSEC 1500000000ll
+#define ST_MIN_HARVESTS 400u
+#define ST_MAX_NSEC 240000000000ll
 #define ST_BURST 32u /* per writer and harvest */
 
 struct st_rec {
@@ -582,7 +587,9 @@ static void *st_harvester(void *arg)
     struct stress *st = arg;
     size_t seen = 0;
     while (!atomic_load(&st->stop)) {
-        if (st_elapsed_ns(st) >= (uint64_t)ST_NSEC || st->nharvests + 3 >= ST_MAX_HARVESTS ||
+        uint64_t ns = st_elapsed_ns(st);
+        if ((ns >= (uint64_t)ST_NSEC && st->nharvests >= ST_MIN_HARVESTS) ||
+            ns >= (uint64_t)ST_MAX_NSEC || st->nharvests + 3 >= ST_MAX_HARVESTS ||
             atomic_load(&st->writers_done) == ST_WRITERS) {
             atomic_store(&st->stop, true);
             break;

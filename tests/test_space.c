@@ -1034,7 +1034,12 @@ static void test_dirty_page_size_mix(void)
 #define ST_BASE 0x40000000ull
 #define ST_MAX_MAPS 200000u
 #define ST_READERS 3
+/* The writer runs at least ST_NSEC and at least ST_MIN_PUBS publications:
+ * a slow host (valgrind runs one thread at a time, qemu emulates) takes
+ * longer rather than doing less.  ST_MAX_NSEC only stops a wedged run. */
 #define ST_NSEC 1500000000ll
+#define ST_MIN_PUBS 200ul
+#define ST_MAX_NSEC 240000000000ll
 
 struct st_rec {
     void *host;
@@ -1323,9 +1328,12 @@ static void st_wlayout(struct st_writer *w)
 static void *st_writer_main(void *arg)
 {
     struct st_writer *w = arg;
-    int64_t end = st_now() + ST_NSEC;
+    int64_t t0 = st_now(), end = t0 + ST_NSEC, cap = t0 + ST_MAX_NSEC;
     struct vmmem_region_spec sp = {.provider = "vt-stress", .size = ST_SLOT_SIZE};
-    while (st_now() < end) {
+    for (;;) {
+        int64_t now = st_now();
+        if ((now >= end && w->publications >= ST_MIN_PUBS) || now >= cap)
+            break;
         unsigned k = st_rand(&w->seed) % ST_SLOTS, what = st_rand(&w->seed) % 8;
         uint64_t a = st_addr(k);
         int rc;
@@ -1534,7 +1542,7 @@ static void test_stress(void)
 #if defined(__SANITIZE_ADDRESS__)
             "not compared under ASan"
 #else
-            "must be equal"
+            getenv("VMMEM_UNDER_VALGRIND") != NULL ? "not compared under valgrind" : "must be equal"
 #endif
     );
     CU_ASSERT_EQUAL(bad_rc, 0);
@@ -1542,7 +1550,7 @@ static void test_stress(void)
     CU_ASSERT_EQUAL(bad_layout, 0);
     CU_ASSERT_EQUAL(w.bad_rc, 0);
     CU_ASSERT_EQUAL(w.bad_layout, 0);
-    CU_ASSERT_TRUE(w.publications > 100);
+    CU_ASSERT_TRUE(w.publications >= ST_MIN_PUBS || w.exhausted);
     CU_ASSERT_TRUE(snaps > 100);
     CU_ASSERT_TRUE(absent > 0);
     CU_ASSERT_TRUE(reads > absent);
