@@ -8,7 +8,9 @@
  *   all    the Rust set, in the Rust order (SCENARIOS.md part C)
  *   extra  scenarios beyond the Rust set (issue 8): lookup against the number
  *          of regions, write_obj with 1 and 2 threads, dirty-marking overhead,
- *          fd I/O against pread/pwrite + memcpy, memory overhead
+ *          fd I/O against pread/pwrite + memcpy, memory overhead, hot-plug
+ *          snapshot acquire/release, and Xen grant map-on-access with and
+ *          without the cache (only under the simulator, tests/xensim)
  *
  * Output: one line per measured scenario on stdout,
  *   <name> ns_per_op=%.3f MB_s=%.2f iters=%llu check=0x%016llx [extra]
@@ -30,10 +32,12 @@
  *  - dirty_get_and_reset reuses one harvest buffer (vmmem_harvest_new once);
  *    Rust allocates and frees a Vec per region per harvest.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +45,8 @@
 #include <unistd.h>
 
 #include <vmmem/vmmem.h>
+
+#include "xensim/xensim.h" /* the test simulator's control table (xen_grant) */
 
 #define MIB (1ULL << 20)
 #define REGION_SIZE (64 * MIB)
@@ -874,6 +880,217 @@ static void memory_overhead(const struct cfg *c)
     vmmem_map_unref(g);
 }
 
+/* ---- hot-plug snapshots (issue 7) ---- */
+
+struct snap_arg {
+    vmmem_space *s;
+    uint64_t iters;
+    pthread_barrier_t *go;
+    atomic_bool *stop;
+    uint64_t ns, publications;
+};
+
+static void *snap_reader(void *p)
+{
+    struct snap_arg *a = p;
+    pthread_barrier_wait(a->go);
+    uint64_t t0 = now_ns();
+    for (uint64_t i = 0; i < a->iters; i++) {
+        vmmem_map *m = vmmem_space_snapshot(a->s);
+        escape(m);
+        vmmem_map_unref(m);
+    }
+    a->ns = now_ns() - t0;
+    return NULL;
+}
+
+/* Re-publishes the space's current map until told to stop: every reader's
+ * snapshot then races a publication and its grace period. */
+static void *snap_publisher(void *p)
+{
+    struct snap_arg *a = p;
+    pthread_barrier_wait(a->go);
+    while (!atomic_load_explicit(a->stop, memory_order_relaxed)) {
+        vmmem_map *m = vmmem_space_snapshot(a->s);
+        int rc = vmmem_space_publish(a->s, m);
+        vmmem_map_unref(m);
+        if (rc < 0)
+            die("vmmem_space_publish", rc);
+        a->publications++;
+    }
+    return NULL;
+}
+
+/* vmmem_space_snapshot + vmmem_map_unref: alone, from two threads at once,
+ * and while another thread publishes; then the cost of a snapshot taken per
+ * access (snapshot + write_obj + unref) against write_obj on a held map. */
+static void snapshot_cost(const struct cfg *c)
+{
+    uint64_t iters = iters_of(c, 10000000);
+    vmmem_map *m0 = two_regions(false);
+    vmmem_space *s;
+    int rc = vmmem_space_new(&s, m0, NULL);
+    if (rc < 0)
+        die("vmmem_space_new", rc);
+    static const char *const names[] = {"snapshot_t1", "snapshot_t2", "snapshot_publishing"};
+    for (int v = 0; v < 3; v++) {
+        unsigned readers = v == 1 ? 2 : 1;
+        bool publisher = v == 2;
+        uint64_t best = BEST_INIT, pubs = 0;
+        for (int r = 0; r < c->reps; r++) {
+            pthread_t th[3];
+            struct snap_arg a[3];
+            atomic_bool stop = false;
+            pthread_barrier_t go;
+            unsigned n = readers + (publisher ? 1 : 0);
+            pthread_barrier_init(&go, NULL, n);
+            for (unsigned k = 0; k < n; k++) {
+                a[k] = (struct snap_arg){s, iters, &go, &stop, 0, 0};
+                if (pthread_create(&th[k], NULL, k < readers ? snap_reader : snap_publisher,
+                                   &a[k]) != 0)
+                    die("pthread_create", -EAGAIN);
+            }
+            uint64_t worst = 0;
+            for (unsigned k = 0; k < readers; k++) {
+                pthread_join(th[k], NULL);
+                if (a[k].ns > worst)
+                    worst = a[k].ns;
+            }
+            atomic_store(&stop, true);
+            if (publisher) {
+                pthread_join(th[readers], NULL);
+                pubs += a[readers].publications;
+            }
+            keep_min(&best, worst);
+            pthread_barrier_destroy(&go);
+        }
+        char extra[96];
+        snprintf(extra, sizeof extra, "readers=%u publications_per_rep=%llu", readers,
+                 (unsigned long long)(pubs / (uint64_t)c->reps));
+        /* ns_per_op: one reader's time per snapshot+unref pair. */
+        report(names[v], iters, 0, best, extra);
+    }
+
+    uint64_t *t = addr_table(TOTAL, 8), best[2] = {BEST_INIT, BEST_INIT};
+    vmmem_map *held = vmmem_space_snapshot(s);
+    for (int r = 0; r < c->reps; r++) {
+        escape(t);
+        uint64_t t0 = now_ns();
+        for (uint64_t i = 0; i < iters; i++)
+            check_rc(vmmem_write_obj(held, t[i & TABLE_MASK], &i, sizeof i));
+        keep_min(&best[0], now_ns() - t0);
+        t0 = now_ns();
+        for (uint64_t i = 0; i < iters; i++) {
+            vmmem_map *m = vmmem_space_snapshot(s);
+            check_rc(vmmem_write_obj(m, t[i & TABLE_MASK], &i, sizeof i));
+            vmmem_map_unref(m);
+        }
+        keep_min(&best[1], now_ns() - t0);
+    }
+    char extra[96];
+    snprintf(extra, sizeof extra, "held_map_ns_per_op=%.3f per_access_over_held=%.3f",
+             (double)best[0] / (double)iters, (double)best[1] / (double)best[0]);
+    report("snapshot_write_obj_u64", iters, 8, best[1], extra);
+    vmmem_map_unref(held);
+    free(t);
+    vmmem_space_free(s);
+    vmmem_map_unref(m0);
+}
+
+/* ---- Xen grant map-on-access under the simulator (issue 5) ---- */
+
+#define XB_DOMID 7u
+#define XB_PAGES 32u
+#define XB_GRANT(ref) (0x8000000000000000ull | ((uint64_t)(ref) << 12))
+
+static const struct xensim_api *xensim(void)
+{
+    xensim_api_fn fn = (xensim_api_fn)(uintptr_t)dlsym(RTLD_DEFAULT, XENSIM_API_SYMBOL);
+    const struct xensim_api *sim = fn ? fn() : NULL;
+    return sim != NULL && sim->version == XENSIM_API_VERSION ? sim : NULL;
+}
+
+/* The virtio-like loop of docs/xen.md over a 32-page grant region: a 16-byte
+ * descriptor read on a hot page, a 256-byte buffer read from one of 24 data
+ * pages in turn, a used-index write and read-back on a second hot page. */
+static uint64_t grant_loop(const vmmem_map *m, uint64_t rounds)
+{
+    uint8_t b[256];
+    uint64_t acc = 0;
+    for (uint64_t r = 0; r < rounds; r++) {
+        uint32_t idx = (uint32_t)r;
+        check_rc(vmmem_read_slice(m, XB_GRANT(0) + (r % 8) * 16, b, 16));
+        acc += b[0];
+        check_rc(vmmem_read_slice(m, XB_GRANT(8 + r % 24), b, 256));
+        acc += b[255];
+        check_rc(vmmem_write_obj(m, XB_GRANT(1) + 4, &idx, 4));
+        idx = 0;
+        check_rc(vmmem_read_obj(m, XB_GRANT(1) + 4, &idx, 4));
+        if (idx != (uint32_t)r)
+            die("grant loop read-back", -EIO);
+    }
+    return acc;
+}
+
+/* Per access (4 per round): an eagerly mapped grant region (a plain region:
+ * the fast path), then map-on-access with no cache, cache=16, cache=32.
+ * Needs the simulator in LD_PRELOAD (scons bench does that). */
+static void xen_grant(const struct cfg *c)
+{
+    const struct xensim_api *sim = xensim();
+    if (sim == NULL) {
+        fprintf(stderr, "# xen_grant: skipped, the Xen simulator is not loaded "
+                        "(LD_PRELOAD=build/release/tests/xensim/xensim.so)\n");
+        return;
+    }
+    int dfd = sim->domain(XB_DOMID, XB_PAGES);
+    if (dfd < 0)
+        die("xensim domain", dfd);
+    for (uint32_t ref = 0; ref < XB_PAGES; ref++)
+        if (sim->grant(ref, ref, false) != 0)
+            die("xensim grant", -EINVAL);
+    static const struct {
+        const char *name, *opts;
+    } v[] = {
+        {"xen_grant_eager", ""},
+        {"xen_grant_lazy_nocache", ",flags=0xa"},
+        {"xen_grant_lazy_cache16", ",flags=0xa,cache=16"},
+        {"xen_grant_lazy_cache32", ",flags=0xa,cache=32"},
+    };
+    uint64_t rounds = iters_of(c, 100000) / 4, eager_ns = 0;
+    if (rounds == 0)
+        rounds = 1;
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+        /* Map-on-access costs syscalls per access: fewer rounds there. */
+        uint64_t n = k == 0 ? rounds * 100 : rounds;
+        char conf[160];
+        snprintf(conf, sizeof conf, "xen-grant:addr=0x%llx,size=%uK,domid=%u%s",
+                 (unsigned long long)XB_GRANT(0), XB_PAGES * 4, XB_DOMID, v[k].opts);
+        vmmem_map *m = new_map(conf, false);
+        struct xensim_stats s0, s1;
+        uint64_t best = BEST_INIT, maps = 0;
+        for (int r = 0; r < c->reps; r++) {
+            sim->stats(&s0);
+            uint64_t t0 = now_ns();
+            escape((void *)(uintptr_t)grant_loop(m, n));
+            keep_min(&best, now_ns() - t0);
+            sim->stats(&s1);
+            maps = s1.grant_mmaps - s0.grant_mmaps;
+        }
+        vmmem_map_unref(m);
+        uint64_t ops = n * 4;
+        if (k == 0)
+            eager_ns = best / n; /* per round */
+        char extra[128];
+        snprintf(extra, sizeof extra, "gntdev_mmaps_per_round=%.3f over_eager=%.1f",
+                 (double)maps / (double)n,
+                 eager_ns ? (double)best / (double)n / (double)eager_ns : 1.0);
+        report(v[k].name, ops, 0, best, extra);
+    }
+    if (sim->revoke_all() != 0)
+        die("xensim revoke_all: grants still mapped", -EBUSY);
+}
+
 /* ---- driver ---- */
 
 struct scenario {
@@ -899,6 +1116,8 @@ static const struct scenario scenarios[] = {
     {"dirty_scan_is_dirty", dirty_scan_is_dirty, true},
     {"fd_io", fd_io, true},
     {"memory_overhead", memory_overhead, true},
+    {"snapshot", snapshot_cost, true},
+    {"xen_grant", xen_grant, true},
 };
 #define N_SCENARIOS (sizeof scenarios / sizeof scenarios[0])
 

@@ -57,7 +57,7 @@ log "building the Rust harness (offline, Debian's vm-memory 0.10)"
 rust_bin=$root/build/rust-anchor/release/vmm-anchor-bench
 
 log "building the C bench"
-(cd "$root" && scons -Q build/release/bench build/release/plugins >&2)
+(cd "$root" && scons -Q build/release/bench build/release/plugins build/release/tests/xensim >&2)
 plugdir=$root/build/release/plugins
 if [ -n "${C_OPT:-}" ]; then
     case " $C_OPT " in *march=native*|*mtune=native*) log "no -march=native: parity with Rust"; exit 1;; esac
@@ -102,6 +102,9 @@ for ((p = 1; p <= pairs; p++)); do
 done
 log "C extra scenarios"
 VMMEM_PLUGIN_PATH=$plugdir "$c_bin" extra > "$out/c-extra.txt" 2>/dev/null
+# grant map-on-access runs under the Xen device simulator (tests/xensim)
+LD_PRELOAD=$root/build/release/tests/xensim/xensim.so VMMEM_PLUGIN_PATH=$plugdir \
+    "$c_bin" xen_grant >> "$out/c-extra.txt" 2>/dev/null
 t_end=$(date +%s)
 
 # ---- table ----
