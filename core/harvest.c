@@ -2,6 +2,7 @@
  * Harvesting dirty pages map-wide, and the vhost-user shared-memory log.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -203,30 +204,110 @@ void vmmem__log_mark(struct vmmem_log *l, uint64_t gpa, uint64_t len)
         atomic_fetch_or_explicit(&l->bits[p / 8], (uint8_t)(1u << (p % 8)), memory_order_release);
 }
 
-static void log_unmap(struct vmmem_log *l)
+static void log_ref(struct vmmem_log *l)
 {
+    atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+}
+
+static void log_unref(struct vmmem_log *l)
+{
+    if (l == NULL || atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
+        return;
     vmmem__os_unmap(l->base, l->maplen);
     free(l);
 }
 
-void vmmem__logs_free(struct vmmem_map *m)
+/*
+ * Region bitmaps are shared by every map holding the region (old and new
+ * snapshots of a space), and a writer loads the log pointer without taking a
+ * reference.  So a region keeps every log its bitmap has pointed to mapped
+ * until the region itself dies: then no map, hence no writer, can reach it.
+ * One lock serializes the pointer swaps and the regions' hold lists; it is
+ * taken only when logs are attached, detached or carried to a new map.
+ */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool region_holds(const struct vmmem_region *r, const struct vmmem_log *l)
 {
-    if (m->log)
-        log_unmap(m->log);
-    for (struct vmmem_log *l = m->retired, *n; l; l = n) {
-        n = l->next;
-        log_unmap(l);
-    }
-    m->log = m->retired = NULL;
+    for (const struct vmmem_log_hold *h = r->logs; h; h = h->next)
+        if (h->log == l)
+            return true;
+    return false;
 }
 
-static void set_region_logs(vmmem_map *m, struct vmmem_log *l)
+void vmmem__region_logs_release(struct vmmem_region *r)
 {
+    for (struct vmmem_log_hold *h = r->logs, *n; h; h = n) {
+        n = h->next;
+        log_unref(h->log);
+        free(h);
+    }
+    r->logs = NULL;
+}
+
+/* Point the bitmap of every region of m at l (NULL: at none).  Called with
+ * m->lock held.  -ENOMEM before any pointer changed. */
+int vmmem__map_point_logs(vmmem_map *m, struct vmmem_log *l)
+{
+    pthread_mutex_lock(&log_lock);
+    for (size_t i = 0; l != NULL && i < m->n; i++) {
+        struct vmmem_region *r = m->slots[i].r;
+        if (vmmem__region_bitmap(r) == NULL || region_holds(r, l))
+            continue;
+        struct vmmem_log_hold *h = malloc(sizeof *h);
+        if (h == NULL) {
+            /* Holds added so far only keep l mapped a little longer. */
+            pthread_mutex_unlock(&log_lock);
+            return vmmem__err(-ENOMEM, "out of memory attaching the vhost-user log");
+        }
+        log_ref(l);
+        h->log = l;
+        h->next = r->logs;
+        r->logs = h;
+    }
     for (size_t i = 0; i < m->n; i++) {
         vmmem_bitmap *b = vmmem__region_bitmap(m->slots[i].r);
         if (b != NULL)
             atomic_store_explicit(&b->log, l, memory_order_release);
     }
+    pthread_mutex_unlock(&log_lock);
+    return 0;
+}
+
+void vmmem__map_log_release(struct vmmem_map *m)
+{
+    log_unref(m->log);
+    m->log = NULL;
+}
+
+/* Make l (a reference the caller gives up) the log of m, tracking on. */
+static int map_set_log(vmmem_map *m, struct vmmem_log *l)
+{
+    int rc = vmmem_map_set_dirty_tracking(m, true);
+    if (rc < 0) {
+        log_unref(l);
+        return rc;
+    }
+    pthread_mutex_lock(&m->lock);
+    rc = vmmem__map_point_logs(m, l);
+    struct vmmem_log *old = NULL;
+    if (rc == 0) {
+        old = m->log;
+        m->log = l;
+    }
+    pthread_mutex_unlock(&m->lock);
+    log_unref(rc == 0 ? old : l);
+    return rc;
+}
+
+int vmmem__map_inherit_log(vmmem_map *m, vmmem_map *from)
+{
+    pthread_mutex_lock(&from->lock);
+    struct vmmem_log *l = from->log;
+    if (l != NULL)
+        log_ref(l);
+    pthread_mutex_unlock(&from->lock);
+    return l == NULL ? 0 : map_set_log(m, l);
 }
 
 int vmmem_map_attach_log(vmmem_map *m, int fd, uint64_t offset, uint64_t size)
@@ -261,20 +342,8 @@ int vmmem_map_attach_log(vmmem_map *m, int fd, uint64_t offset, uint64_t size)
     }
     l->bits = (_Atomic uint8_t *)((uint8_t *)l->base + delta);
     l->size = size;
-    int rc = vmmem_map_set_dirty_tracking(m, true);
-    if (rc < 0) {
-        log_unmap(l);
-        return rc;
-    }
-    pthread_mutex_lock(&m->lock);
-    if (m->log != NULL) {
-        m->log->next = m->retired;
-        m->retired = m->log;
-    }
-    m->log = l;
-    set_region_logs(m, l);
-    pthread_mutex_unlock(&m->lock);
-    return 0;
+    atomic_init(&l->refs, 1);
+    return map_set_log(m, l);
 }
 
 int vmmem_map_detach_log(vmmem_map *m)
@@ -282,16 +351,14 @@ int vmmem_map_detach_log(vmmem_map *m)
     if (m == NULL)
         return vmmem__err(-EINVAL, "vmmem_map_detach_log: NULL map");
     pthread_mutex_lock(&m->lock);
-    int rc = 0;
-    if (m->log == NULL) {
-        rc = vmmem__err(-ENOENT, "no vhost-user log is attached");
-    } else {
-        set_region_logs(m, NULL);
-        /* A writer may still hold the pointer: keep it mapped until the map dies. */
-        m->log->next = m->retired;
-        m->retired = m->log;
+    struct vmmem_log *old = m->log;
+    if (old != NULL) {
+        (void)vmmem__map_point_logs(m, NULL); /* cannot fail: nothing to allocate */
         m->log = NULL;
     }
     pthread_mutex_unlock(&m->lock);
-    return rc;
+    if (old == NULL)
+        return vmmem__err(-ENOENT, "no vhost-user log is attached");
+    log_unref(old); /* the regions keep it mapped while a writer may use it */
+    return 0;
 }

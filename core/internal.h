@@ -80,13 +80,19 @@ VMMEM_HIDDEN void vmmem__prov_end(const struct vmmem_provider *p, const struct v
                                   struct vmmem_access *acc);
 
 /* ---- bitmap (bitmap.c) ---- */
-/* An attached vhost-user log (harvest.c); kept mapped until the map dies. */
+/* An attached vhost-user log (harvest.c), reference-counted: held by the
+ * map it is attached to and by every region whose bitmap points or pointed
+ * to it (a writer may still be marking it after a detach). */
 struct vmmem_log {
+    _Atomic long refs;
     _Atomic uint8_t *bits; /* bit p%8 of byte p/8 = 4 KiB page p */
     uint64_t size;         /* bytes of log */
     void *base;            /* mmap base (page-aligned) */
     size_t maplen;
-    struct vmmem_log *next; /* retired logs of the same map */
+};
+struct vmmem_log_hold {
+    struct vmmem_log *log;
+    struct vmmem_log_hold *next;
 };
 VMMEM_HIDDEN void vmmem__log_mark(struct vmmem_log *l, uint64_t gpa, uint64_t len);
 
@@ -119,6 +125,7 @@ struct vmmem_region {
     struct vmmem_region_spec spec; /* deep copy, owned (shallow for an alias) */
     _Atomic(vmmem_bitmap *) bitmap;
     struct vmmem_region *alias_of; /* re-based view of another region, or NULL */
+    struct vmmem_log_hold *logs;   /* logs its bitmap pointed to (harvest.c) */
 };
 
 VMMEM_HIDDEN int vmmem__region_new(struct vmmem_region **out, vmmem_registry *reg,
@@ -195,12 +202,17 @@ struct vmmem_map {
     uint64_t dirty_page_size;
     atomic_bool tracking;
     pthread_mutex_t lock;   /* serializes tracking switches and log attach */
-    struct vmmem_log *log;  /* attached log (under lock) */
-    struct vmmem_log *retired; /* detached logs, unmapped with the map */
+    struct vmmem_log *log;  /* attached log, a reference (under lock) */
 };
 
-/* Unmap the map's attached and retired logs (harvest.c). */
-VMMEM_HIDDEN void vmmem__logs_free(struct vmmem_map *m);
+/* vhost-user logs (harvest.c).  point_logs: every region bitmap of m to l
+ * (m->lock held).  inherit_log: attach from's log to m (a space's next map).
+ * log_release: drop the map's reference; region_logs_release: a dying
+ * region's. */
+VMMEM_HIDDEN int vmmem__map_point_logs(struct vmmem_map *m, struct vmmem_log *l);
+VMMEM_HIDDEN int vmmem__map_inherit_log(struct vmmem_map *m, struct vmmem_map *from);
+VMMEM_HIDDEN void vmmem__map_log_release(struct vmmem_map *m);
+VMMEM_HIDDEN void vmmem__region_logs_release(struct vmmem_region *r);
 
 /* Index of the slot holding addr, or -1. */
 static inline long vmmem__find_slot(const struct vmmem_map *m, uint64_t addr)

@@ -55,6 +55,7 @@ void vmmem__region_unref(struct vmmem_region *r)
 {
     if (r == NULL || atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
         return;
+    vmmem__region_logs_release(r);
     if (r->alias_of != NULL) { /* a re-based view: the original owns the mapping */
         vmmem_bitmap_free(atomic_load(&r->bitmap));
         vmmem__region_unref(r->alias_of);
@@ -217,7 +218,7 @@ static void map_destroy(vmmem_map *m)
     for (size_t i = m->n; i-- > 0;)
         vmmem__region_unref(m->slots[i].r);
     slots_free(m->slots);
-    vmmem__logs_free(m);
+    vmmem__map_log_release(m);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -502,6 +503,9 @@ int vmmem_map_set_dirty_tracking(vmmem_map *m, bool on)
                 vmmem_bitmap_free(fresh[i]); /* another map sharing the region won */
         }
         free(fresh);
+        /* New bitmaps mark the map's log too. */
+        if (m->log != NULL && (rc = vmmem__map_point_logs(m, m->log)) < 0)
+            goto out;
     }
     for (size_t i = 0; i < m->n; i++) {
         vmmem_bitmap *b = vmmem__region_bitmap(m->slots[i].r);

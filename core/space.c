@@ -149,9 +149,15 @@ static int rebuild_locked(vmmem_space *s, long skip, struct vmmem_region *add)
     bool tracking = s->tracking || vmmem_map_dirty_tracking(cur);
     int rc = vmmem__map_from_regions(&m, rs, n, s->page_size, tracking);
     free(rs);
-    if (rc == 0)
-        publish_locked(s, m);
-    return rc;
+    if (rc < 0)
+        return rc;
+    /* An attached vhost-user log goes on marking, new regions included. */
+    if ((rc = vmmem__map_inherit_log(m, cur)) < 0) {
+        vmmem_map_unref(m);
+        return rc;
+    }
+    publish_locked(s, m);
+    return 0;
 }
 
 /* Overlap of [a, a+size) with any region of cur except skip. */
@@ -250,14 +256,37 @@ int vmmem_space_publish(vmmem_space *s, vmmem_map *m)
                           (unsigned long long)m->dirty_page_size,
                           (unsigned long long)s->page_size);
     pthread_mutex_lock(&s->lock);
-    if (s->tracking) {
-        int rc = vmmem_map_set_dirty_tracking(m, true);
-        if (rc < 0) {
-            pthread_mutex_unlock(&s->lock);
-            return rc;
-        }
-    }
-    publish_locked(s, vmmem_map_ref(m));
+    int rc = 0;
+    if (s->tracking)
+        rc = vmmem_map_set_dirty_tracking(m, true);
+    pthread_mutex_lock(&m->lock);
+    bool own_log = m->log != NULL;
+    pthread_mutex_unlock(&m->lock);
+    if (rc == 0 && !own_log)
+        rc = vmmem__map_inherit_log(m, atomic_load(&s->cur));
+    if (rc == 0)
+        publish_locked(s, vmmem_map_ref(m));
     pthread_mutex_unlock(&s->lock);
-    return 0;
+    return rc;
+}
+
+int vmmem_space_attach_log(vmmem_space *s, int fd, uint64_t offset, uint64_t size)
+{
+    if (s == NULL)
+        return vmmem__err(-EINVAL, "vmmem_space_attach_log: NULL space");
+    /* Under the writers' lock: no publication can slip in between. */
+    pthread_mutex_lock(&s->lock);
+    int rc = vmmem_map_attach_log(atomic_load(&s->cur), fd, offset, size);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int vmmem_space_detach_log(vmmem_space *s)
+{
+    if (s == NULL)
+        return vmmem__err(-EINVAL, "vmmem_space_detach_log: NULL space");
+    pthread_mutex_lock(&s->lock);
+    int rc = vmmem_map_detach_log(atomic_load(&s->cur));
+    pthread_mutex_unlock(&s->lock);
+    return rc;
 }

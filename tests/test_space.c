@@ -1020,6 +1020,151 @@ static void test_dirty_page_size_mix(void)
     vmmem_map_unref(m);
 }
 
+/* ---- 3b. the vhost-user log across publications ----------------------- */
+
+#define LOG_BYTES 64u /* 512 pages: guest addresses [0, 2 MiB) */
+
+static int log_fd(void)
+{
+    int fd = memfd_create("vt-space-log", MFD_CLOEXEC);
+    CU_ASSERT(fd >= 0);
+    if (fd >= 0)
+        CU_ASSERT_EQUAL(ftruncate(fd, 4096), 0);
+    return fd;
+}
+
+/* Exactly the pages of want[] (n page numbers) are set in the log; then
+ * clear it, as the front-end does after reading it. */
+static void log_expect(int fd, const unsigned *want, size_t n)
+{
+    uint8_t got[LOG_BYTES], exp[LOG_BYTES] = {0};
+    static const uint8_t zero[LOG_BYTES];
+    CU_ASSERT_EQUAL(pread(fd, got, LOG_BYTES, 0), (ssize_t)LOG_BYTES);
+    CU_ASSERT_EQUAL(pwrite(fd, zero, LOG_BYTES, 0), (ssize_t)LOG_BYTES);
+    for (size_t i = 0; i < n; i++)
+        exp[want[i] / 8] |= (uint8_t)(1u << (want[i] % 8));
+    for (unsigned b = 0; b < LOG_BYTES; b++)
+        if (got[b] != exp[b]) {
+            fprintf(stdout, "\n    log byte %u (pages 0x%x..0x%x): 0x%02x, want 0x%02x\n", b,
+                    b * 8, b * 8 + 7, got[b], exp[b]);
+            CU_FAIL("log bits differ");
+        }
+}
+
+static void put_u32(vmmem_space *s, uint64_t a)
+{
+    vmmem_map *m = vmmem_space_snapshot(s);
+    uint32_t v = 0xa5a5a5a5;
+    VT_ASSERT_RC(vmmem_write_obj(m, a, &v, 4), 0);
+    vmmem_map_unref(m);
+}
+
+static void test_log_carried(void)
+{
+    int fd = log_fd();
+    vmmem_space *s = new_space(NULL, NULL);
+    if (s == NULL || fd < 0)
+        return;
+    add_ok(s, 0x10000, 0x4000);
+    VT_ASSERT_RC(vmmem_space_attach_log(s, fd, 0, LOG_BYTES), 0);
+    vmmem_map *m = vmmem_space_snapshot(s);
+    CU_ASSERT_TRUE(vmmem_map_dirty_tracking(m)); /* attaching turned tracking on */
+    vmmem_map_unref(m);
+    put_u32(s, 0x11000);
+    log_expect(fd, (const unsigned[]){0x11}, 1);
+
+    /* A region added after the log was attached marks it too. */
+    add_ok(s, 0x100000, 0x2000);
+    put_u32(s, 0x101ffc); /* the region's last word */
+    put_u32(s, 0x100000);
+    put_u32(s, 0x13ffc); /* the old region's last word */
+    log_expect(fd, (const unsigned[]){0x13, 0x100, 0x101}, 3);
+
+    /* Replace, re-base and a whole published map keep it as well. */
+    struct vmmem_region_spec sp = mspec(0x100000, 0x1000);
+    VT_ASSERT_RC(vmmem_space_replace(s, 0x100000, 0x2000, NULL, &sp), 0);
+    VT_ASSERT_RC(vmmem_space_rebase(s, 0x10000, 0x4000, 0x40000), 0);
+    put_u32(s, 0x100ffc);
+    put_u32(s, 0x40000);
+    log_expect(fd, (const unsigned[]){0x40, 0x100}, 2);
+    vmmem_map *whole = NULL;
+    VT_ASSERT_RC(vmmem_map_from_config(&whole, NULL, "mmap:addr=0x1ff000,size=4K", NULL), 0);
+    if (whole != NULL) {
+        VT_ASSERT_RC(vmmem_space_publish(s, whole), 0);
+        CU_ASSERT_TRUE(vmmem_map_dirty_tracking(whole));
+        vmmem_map_unref(whole);
+        put_u32(s, 0x1ff000);
+        log_expect(fd, (const unsigned[]){0x1ff}, 1);
+    }
+
+    /* Detach stops marking, everywhere; a second detach is -ENOENT. */
+    add_ok(s, 0x0, 0x1000);
+    VT_ASSERT_RC(vmmem_space_detach_log(s), 0);
+    put_u32(s, 0x0);
+    put_u32(s, 0x1ff000);
+    add_ok(s, 0x8000, 0x1000);
+    put_u32(s, 0x8000);
+    log_expect(fd, NULL, 0);
+    VT_ASSERT_RC(vmmem_space_detach_log(s), -ENOENT);
+    vmmem_space_free(s);
+    close(fd);
+}
+
+/* A log attached to one snapshot lives as long as a region pointing to it:
+ * dropping that snapshot while the space moves on must not unmap it under
+ * the writers of later maps (this crashed before logs were counted). */
+static void test_log_outlives_snapshot(void)
+{
+    int fd = log_fd();
+    vmmem_space *s = new_space(NULL, NULL);
+    if (s == NULL || fd < 0)
+        return;
+    add_ok(s, 0x0, 0x10000);
+    vmmem_map *m = vmmem_space_snapshot(s);
+    VT_ASSERT_RC(vmmem_map_attach_log(m, fd, 0, LOG_BYTES), 0);
+    vmmem_map_unref(m); /* the snapshot the log was attached to is gone... */
+    add_ok(s, 0x100000, 0x1000); /* ...and the space has moved on twice */
+    add_ok(s, 0x1f0000, 0x1000);
+    put_u32(s, 0x3000);
+    put_u32(s, 0x100000);
+    log_expect(fd, (const unsigned[]){0x3, 0x100}, 2);
+    /* Replacing the log: only the new one is marked from then on. */
+    int fd2 = log_fd();
+    VT_ASSERT_RC(vmmem_space_attach_log(s, fd2, 0, LOG_BYTES), 0);
+    put_u32(s, 0x1f0000);
+    put_u32(s, 0x5000);
+    log_expect(fd, NULL, 0);
+    log_expect(fd2, (const unsigned[]){0x5, 0x1f0}, 2);
+    vmmem_space_free(s);
+    close(fd2);
+    close(fd);
+}
+
+static void test_log_bad_arguments(void)
+{
+    int fd = log_fd();
+    vmmem_space *s = new_space(NULL, NULL);
+    if (s == NULL || fd < 0)
+        return;
+    add_ok(s, 0x0, 0x4000);
+    VT_ASSERT_RC(vmmem_space_attach_log(NULL, fd, 0, LOG_BYTES), -EINVAL);
+    VT_ASSERT_RC(vmmem_space_detach_log(NULL), -EINVAL);
+    VT_ASSERT_RC(vmmem_space_attach_log(s, fd, 0, 0), -EINVAL);
+    VT_ASSERT_RC(vmmem_space_attach_log(s, -1, 0, LOG_BYTES), -EBADF);
+    VT_ASSERT_RC(vmmem_space_attach_log(s, fd, 4096, 1), -ERANGE); /* past the memfd's end */
+    VT_ASSERT_RC(vmmem_space_attach_log(s, fd, UINT64_MAX, LOG_BYTES), -ERANGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(vmmem_last_message(), "past its end"));
+    /* Nothing was attached: tracking is still off and nothing marks. */
+    vmmem_map *m = vmmem_space_snapshot(s);
+    CU_ASSERT_FALSE(vmmem_map_dirty_tracking(m));
+    vmmem_map_unref(m);
+    put_u32(s, 0x1000);
+    log_expect(fd, NULL, 0);
+    VT_ASSERT_RC(vmmem_space_detach_log(s), -ENOENT);
+    vmmem_space_free(s);
+    close(fd);
+}
+
 /* ---- 4. stress -------------------------------------------------------- */
 
 /*
@@ -1583,6 +1728,9 @@ static const struct vt_test dirty_tests[] = {
     {"tracking survives publications", test_dirty_tracking},
     {"page size, publish and initial map", test_dirty_options},
     {"maps of another page size: dirty pages not lost", test_dirty_page_size_mix},
+    {"vhost-user log carried to every later publication", test_log_carried},
+    {"a log outlives the snapshot it was attached to", test_log_outlives_snapshot},
+    {"bad log arguments change nothing", test_log_bad_arguments},
     {NULL, NULL},
 };
 

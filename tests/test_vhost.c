@@ -1079,6 +1079,83 @@ static void test_map_options(void)
     fe_close(&b);
 }
 
+/*
+ * SET_LOG_BASE during a migration: the back-end's writes mark the front-end's
+ * log, through regions of the table and regions added or tables set later.
+ */
+static void log_check(const uint8_t *log, const unsigned *pages, size_t n, const char *when)
+{
+    uint8_t want[16] = {0};
+    for (size_t i = 0; i < n; i++)
+        want[pages[i] / 8] |= (uint8_t)(1u << (pages[i] % 8));
+    if (memcmp(log, want, sizeof want) != 0) {
+        fprintf(stdout, "\n    log after %s:", when);
+        for (size_t i = 0; i < sizeof want; i++)
+            fprintf(stdout, " %02x/%02x", log[i], want[i]);
+        fprintf(stdout, " (got/want)\n");
+        CU_FAIL("log bits differ");
+    }
+}
+
+static void put8(vmmem_vhost *v, uint64_t gpa)
+{
+    vmmem_map *m = vmmem_vhost_snapshot(v);
+    uint64_t x = 0x1122334455667788ull;
+    VT_ASSERT_RC(vmmem_write_obj(m, gpa, &x, 8), 0);
+    vmmem_map_unref(m);
+}
+
+static void test_log_base(void)
+{
+    struct fe a, b, lg;
+    fe_open(&a, "log-a", K64, 0);
+    fe_open(&b, "log-b", K64, 0);
+    fe_open(&lg, "log", 4096, 0); /* the front-end's log; 16 bytes cover 512 KiB */
+    vmmem_vhost *v = new_vhost(0);
+    struct vmmem_vhost_region ra = vreg(a.fd, 0, K64, uaddr_of(a.p), 0);
+    VT_ASSERT_RC(vmmem_vhost_set_mem_table(v, &ra, 1), 0);
+    VT_ASSERT_RC(vmmem_vhost_clear_log(v), -ENOENT);
+    VT_ASSERT_RC(vmmem_vhost_set_log_base(NULL, lg.fd, 0, 4096), -EINVAL);
+    VT_ASSERT_RC(vmmem_vhost_clear_log(NULL), -EINVAL);
+    VT_ASSERT_RC(vmmem_vhost_set_log_base(v, lg.fd, 4096, 16), -ERANGE);
+    VT_ASSERT_RC(vmmem_vhost_set_log_base(v, lg.fd, 0, 4096), 0);
+    put8(v, 0x2ff8); /* page 2 */
+    log_check(lg.p, (const unsigned[]){2}, 1, "a write to the table's region");
+
+    /* ADD_MEM_REG in the middle of the migration: the new region logs too. */
+    struct vmmem_vhost_region rb = vreg(b.fd, 0x40000, K64, B_UADDR, 0);
+    VT_ASSERT_RC(vmmem_vhost_add_region(v, &rb), 0);
+    put8(v, 0x4fffc - 4); /* the last 8 bytes of b: page 0x4f */
+    put8(v, 0xfffc - 4);  /* the last 8 bytes of a: page 0xf */
+    log_check(lg.p, (const unsigned[]){2, 0xf, 0x4f}, 3, "ADD_MEM_REG");
+
+    /* A new SET_MEM_TABLE keeps logging. */
+    memset(lg.p, 0, 16);
+    struct vmmem_vhost_region t2[2] = {vreg(a.fd, 0x10000, K64, uaddr_of(a.p), 0),
+                                       vreg(b.fd, 0x60000, K64, B_UADDR, 0)};
+    VT_ASSERT_RC(vmmem_vhost_set_mem_table(v, t2, 2), 0);
+    put8(v, 0x10000);
+    put8(v, 0x61000);
+    log_check(lg.p, (const unsigned[]){0x10, 0x61}, 2, "SET_MEM_TABLE");
+    /* The data went where the front-end sees it. */
+    uint64_t x;
+    memcpy(&x, a.p, 8);
+    CU_ASSERT_EQUAL(x, 0x1122334455667788ull);
+
+    /* Migration over: nothing marks any more. */
+    VT_ASSERT_RC(vmmem_vhost_clear_log(v), 0);
+    memset(lg.p, 0, 16);
+    put8(v, 0x12000);
+    struct vmmem_vhost_region rc2 = vreg(b.fd, 0x40000, K64, G_UADDR, 0);
+    VT_ASSERT_RC(vmmem_vhost_add_region(v, &rc2), 0);
+    put8(v, 0x40000);
+    log_check(lg.p, NULL, 0, "clearing the log");
+    vmmem_vhost_free(v);
+    fe_close(&lg);
+    fe_close(&b);
+    fe_close(&a);
+}
+
 /* ---- 4. snapshots while the table changes -------------------------------- */
 
 #define FIXED_GPA 0x0ull
@@ -1252,6 +1329,7 @@ static const struct vt_test vhost_tests[] = {
     {"default limit 509", test_default_limit},
     {"ADD_MEM_REG / REM_MEM_REG, n=0 empties", test_add_remove},
     {"map options apply to published maps", test_map_options},
+    {"SET_LOG_BASE: table, ADD_MEM_REG, SET_MEM_TABLE all log", test_log_base},
     {"reader snapshots while ADD/REM run (0.5 s)", test_concurrent_add_remove},
     {NULL, NULL},
 };

@@ -72,6 +72,20 @@ vmmem_map *vmmem_vhost_snapshot(vmmem_vhost *v)
     return v ? vmmem_space_snapshot(v->space) : NULL;
 }
 
+int vmmem_vhost_set_log_base(vmmem_vhost *v, int fd, uint64_t mmap_offset, uint64_t mmap_size)
+{
+    if (v == NULL)
+        return vmmem__err(-EINVAL, "vmmem_vhost_set_log_base: NULL handle");
+    return vmmem_space_attach_log(v->space, fd, mmap_offset, mmap_size);
+}
+
+int vmmem_vhost_clear_log(vmmem_vhost *v)
+{
+    if (v == NULL)
+        return vmmem__err(-EINVAL, "vmmem_vhost_clear_log: NULL handle");
+    return vmmem_space_detach_log(v->space);
+}
+
 size_t vmmem_vhost_num_regions(vmmem_vhost *v)
 {
     if (v == NULL)

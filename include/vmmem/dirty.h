@@ -84,10 +84,11 @@ VMMEM_EXPORT bool vmmem_harvest_next_run(const vmmem_harvest *h, vmmem_harvest_i
  * also marks the log.  Pages beyond the log's size are ignored (the
  * front-end sized it).  Only one log per map: attaching another replaces it.
  * The log is marked while tracking is on: switching tracking off also stops
- * it.  Detach stops marking; the mapping itself is released with the map
- * (a writer may still be inside a mark).  The log is attached to the map's
- * regions: in a hot-plug space (space.h) attach it again to each map you
- * publish, or regions added later will not mark it.
+ * it.  Detach stops marking; the log stays mapped until the regions that
+ * pointed to it are gone (a writer may still be inside a mark).  The log is
+ * set on the map's regions, which other maps may share: in a hot-plug space
+ * use vmmem_space_attach_log (space.h), which carries the log to every map
+ * the space publishes later.
  */
 /* Errors: -EINVAL (size 0), -EBADF or another -errno from fstat/mmap,
  * -ERANGE (offset + size past the end of a regular file or memfd). */

@@ -51,8 +51,21 @@ VMMEM_EXPORT int vmmem_space_rebase(vmmem_space *s, vmmem_gaddr_t base, uint64_t
                                     vmmem_gaddr_t new_base);
 /* Publish m as a whole (a reference is taken).  -EINVAL when m's dirty
  * page size differs from the space's (one region's pages must be counted
- * one way in every map of the space). */
+ * one way in every map of the space).  When m has no vhost-user log of its
+ * own and the published map has one, m gets it (tracking on). */
 VMMEM_EXPORT int vmmem_space_publish(vmmem_space *s, vmmem_map *m);
+
+/*
+ * The vhost-user dirty log (dirty.h) for the whole space: attached to the
+ * published map and carried to every map the space publishes later, so
+ * regions added during a migration mark it too.  Same arguments and errors
+ * as vmmem_map_attach_log / vmmem_map_detach_log; both take the writers'
+ * lock, so no publication can come between.  A detached log stays mapped
+ * until the regions that pointed to it are gone (a writer may still be
+ * marking it).
+ */
+VMMEM_EXPORT int vmmem_space_attach_log(vmmem_space *s, int fd, uint64_t offset, uint64_t size);
+VMMEM_EXPORT int vmmem_space_detach_log(vmmem_space *s);
 
 VMMEM_END_DECLS
 

@@ -67,6 +67,17 @@ VMMEM_EXPORT vmmem_map *vmmem_vhost_snapshot(vmmem_vhost *v);
 VMMEM_EXPORT size_t vmmem_vhost_num_regions(vmmem_vhost *v);
 
 /*
+ * SET_LOG_BASE: the front-end's dirty log (fd, mmap_offset, mmap_size of
+ * the message), one bit per 4 KiB guest page.  From then on every write
+ * through any snapshot marks it, including regions added or tables set
+ * later (vmmem_space_attach_log).  A second call replaces the log.
+ * vmmem_vhost_clear_log stops marking (-ENOENT when none is attached).
+ */
+VMMEM_EXPORT int vmmem_vhost_set_log_base(vmmem_vhost *v, int fd, uint64_t mmap_offset,
+                                          uint64_t mmap_size);
+VMMEM_EXPORT int vmmem_vhost_clear_log(vmmem_vhost *v);
+
+/*
  * Front-end user address -> guest-physical address.  If len is not NULL,
  * *len is clamped to the bytes left in that region.  VMMEM_EINVALID_ADDRESS
  * when no (non-Xen) region holds uaddr.
