@@ -222,6 +222,17 @@ static void report_check(const char *name, uint64_t iters, uint64_t bytes_per_op
     report(name, iters, bytes_per_op, best_ns, extra);
 }
 
+/* A timing and the same loop's baseline: both per op, and their ratio. */
+static void report_against(const char *name, uint64_t iters, uint64_t bytes_per_op,
+                           uint64_t best_ns, uint64_t base_ns, const char *base_name,
+                           const char *ratio_name)
+{
+    char extra[128];
+    snprintf(extra, sizeof extra, "%s_ns_per_op=%.3f %s=%.3f", base_name,
+             (double)base_ns / (double)iters, ratio_name, (double)best_ns / (double)base_ns);
+    report(name, iters, bytes_per_op, best_ns, extra);
+}
+
 #define BEST_INIT UINT64_MAX
 static inline void keep_min(uint64_t *best, uint64_t t)
 {
@@ -709,10 +720,8 @@ static void dirty_overhead(const struct cfg *c)
             keep_min(&best[on], now_ns() - t0);
         }
     }
-    char extra[128];
-    snprintf(extra, sizeof extra, "untracked_ns_per_op=%.3f tracked_over_untracked=%.3f",
-             (double)best[0] / (double)iters, (double)best[1] / (double)best[0]);
-    report("dirty_overhead", iters, 8, best[1], extra);
+    report_against("dirty_overhead", iters, 8, best[1], best[0], "untracked",
+                   "tracked_over_untracked");
     vmmem_harvest_free(scratch);
     free(t);
     vmmem_map_unref(m);
@@ -884,6 +893,7 @@ static void memory_overhead(const struct cfg *c)
 
 struct snap_arg {
     vmmem_space *s;
+    bool section; /* read sections instead of snapshots */
     uint64_t iters;
     pthread_barrier_t *go;
     atomic_bool *stop;
@@ -895,10 +905,18 @@ static void *snap_reader(void *p)
     struct snap_arg *a = p;
     pthread_barrier_wait(a->go);
     uint64_t t0 = now_ns();
-    for (uint64_t i = 0; i < a->iters; i++) {
-        vmmem_map *m = vmmem_space_snapshot(a->s);
-        escape(m);
-        vmmem_map_unref(m);
+    if (a->section) {
+        for (uint64_t i = 0; i < a->iters; i++) {
+            struct vmmem_read_section sec;
+            escape(vmmem_space_read_begin(a->s, &sec));
+            vmmem_space_read_end(&sec);
+        }
+    } else {
+        for (uint64_t i = 0; i < a->iters; i++) {
+            vmmem_map *m = vmmem_space_snapshot(a->s);
+            escape(m);
+            vmmem_map_unref(m);
+        }
     }
     a->ns = now_ns() - t0;
     return NULL;
@@ -921,9 +939,10 @@ static void *snap_publisher(void *p)
     return NULL;
 }
 
-/* vmmem_space_snapshot + vmmem_map_unref: alone, from two threads at once,
- * and while another thread publishes; then the cost of a snapshot taken per
- * access (snapshot + write_obj + unref) against write_obj on a held map. */
+/* vmmem_space_snapshot + vmmem_map_unref, then vmmem_space_read_begin +
+ * read_end: alone, from two threads at once, and while another thread
+ * publishes; then the cost of either taken per access (around one
+ * write_obj) against write_obj on a held map. */
 static void snapshot_cost(const struct cfg *c)
 {
     uint64_t iters = iters_of(c, 10000000);
@@ -932,10 +951,11 @@ static void snapshot_cost(const struct cfg *c)
     int rc = vmmem_space_new(&s, m0, NULL);
     if (rc < 0)
         die("vmmem_space_new", rc);
-    static const char *const names[] = {"snapshot_t1", "snapshot_t2", "snapshot_publishing"};
-    for (int v = 0; v < 3; v++) {
-        unsigned readers = v == 1 ? 2 : 1;
-        bool publisher = v == 2;
+    static const char *const names[] = {"snapshot_t1", "snapshot_t2", "snapshot_publishing",
+                                        "section_t1",  "section_t2",  "section_publishing"};
+    for (int v = 0; v < 6; v++) {
+        unsigned readers = v % 3 == 1 ? 2 : 1;
+        bool publisher = v % 3 == 2, section = v >= 3;
         uint64_t best = BEST_INIT, pubs = 0;
         for (int r = 0; r < c->reps; r++) {
             pthread_t th[3];
@@ -945,7 +965,7 @@ static void snapshot_cost(const struct cfg *c)
             unsigned n = readers + (publisher ? 1 : 0);
             pthread_barrier_init(&go, NULL, n);
             for (unsigned k = 0; k < n; k++) {
-                a[k] = (struct snap_arg){s, iters, &go, &stop, 0, 0};
+                a[k] = (struct snap_arg){s, section, iters, &go, &stop, 0, 0};
                 if (pthread_create(&th[k], NULL, k < readers ? snap_reader : snap_publisher,
                                    &a[k]) != 0)
                     die("pthread_create", -EAGAIN);
@@ -971,7 +991,7 @@ static void snapshot_cost(const struct cfg *c)
         report(names[v], iters, 0, best, extra);
     }
 
-    uint64_t *t = addr_table(TOTAL, 8), best[2] = {BEST_INIT, BEST_INIT};
+    uint64_t *t = addr_table(TOTAL, 8), best[3] = {BEST_INIT, BEST_INIT, BEST_INIT};
     vmmem_map *held = vmmem_space_snapshot(s);
     for (int r = 0; r < c->reps; r++) {
         escape(t);
@@ -986,11 +1006,19 @@ static void snapshot_cost(const struct cfg *c)
             vmmem_map_unref(m);
         }
         keep_min(&best[1], now_ns() - t0);
+        t0 = now_ns();
+        for (uint64_t i = 0; i < iters; i++) {
+            struct vmmem_read_section sec;
+            check_rc(vmmem_write_obj(vmmem_space_read_begin(s, &sec), t[i & TABLE_MASK], &i,
+                                     sizeof i));
+            vmmem_space_read_end(&sec);
+        }
+        keep_min(&best[2], now_ns() - t0);
     }
-    char extra[96];
-    snprintf(extra, sizeof extra, "held_map_ns_per_op=%.3f per_access_over_held=%.3f",
-             (double)best[0] / (double)iters, (double)best[1] / (double)best[0]);
-    report("snapshot_write_obj_u64", iters, 8, best[1], extra);
+    report_against("snapshot_write_obj_u64", iters, 8, best[1], best[0], "held_map",
+                   "per_access_over_held");
+    report_against("section_write_obj_u64", iters, 8, best[2], best[0], "held_map",
+                   "per_access_over_held");
     vmmem_map_unref(held);
     free(t);
     vmmem_space_free(s);

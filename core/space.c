@@ -2,48 +2,140 @@
  * Hot-plug address spaces: readers take reference-counted snapshots of the
  * current map without locking; writers publish new maps.
  *
- * Reclamation uses two reader counters and a phase (a small userspace-RCU
- * grace period): a reader bumps the counter of the current phase around
- * "load pointer, take a reference".  A writer swaps the pointer, then flips
- * the phase and waits for the old phase's counter to drain, twice, so that
- * every reader that might have loaded the old pointer holds its reference
- * before the writer drops the space's own.  Readers never wait; new readers
- * go to the other counter, so writers cannot starve.
+ * Reclamation is a small userspace RCU with two phases: a reader bumps its
+ * counter of the current phase around "load pointer, use it" (a read
+ * section) or "load pointer, take a reference" (a snapshot).  A writer swaps
+ * the pointer, then flips the phase and waits for the old phase's counters
+ * to drain, twice, so that every reader that might have loaded the old
+ * pointer is done with it (or holds its reference) before the writer drops
+ * the space's own.  Readers never wait; new readers go to the other phase,
+ * so writers cannot starve.  The counters are striped: each thread uses the
+ * cache line of its own stripe, so readers on different cores share no
+ * written line (a writer sums the stripes).
  */
 #include <errno.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
+#define STRIPES 32u
+#define LINE 64u
+
+struct stripe {
+    _Atomic long n[2]; /* readers inside, per phase */
+    char pad[LINE - 2 * sizeof(long)];
+};
+
 struct vmmem_space {
     _Atomic(vmmem_map *) cur;
     _Atomic unsigned phase;
-    _Atomic long readers[2];
     pthread_mutex_t lock; /* serializes writers */
     uint64_t page_size;
     bool tracking;
+    struct stripe *stripes; /* STRIPES, cache-line aligned, inside stripes_raw */
+    void *stripes_raw;
 };
+
+/* This thread's stripe (threads are dealt round the stripes as they come). */
+static unsigned my_stripe(void)
+{
+    static _Atomic unsigned next;
+    static _Thread_local unsigned mine; /* stripe + 1; 0: not dealt yet */
+    if (mine == 0)
+        mine = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) % STRIPES + 1;
+    return mine - 1;
+}
+
+static vmmem_map *enter(vmmem_space *s, struct vmmem_read_section *sec)
+{
+    unsigned k = my_stripe(), p = atomic_load(&s->phase) & 1;
+    atomic_fetch_add(&s->stripes[k].n[p], 1); /* seq_cst: before the load of cur */
+    sec->stripe = k;
+    sec->phase = p;
+    return atomic_load(&s->cur);
+}
+
+static void leave(vmmem_space *s, const struct vmmem_read_section *sec)
+{
+    atomic_fetch_sub_explicit(&s->stripes[sec->stripe].n[sec->phase], 1, memory_order_release);
+}
 
 vmmem_map *vmmem_space_snapshot(vmmem_space *s)
 {
     if (s == NULL)
         return NULL;
-    unsigned p = atomic_load(&s->phase) & 1;
-    atomic_fetch_add(&s->readers[p], 1);
-    vmmem_map *m = atomic_load(&s->cur);
-    vmmem_map_ref(m);
-    atomic_fetch_sub(&s->readers[p], 1);
+    struct vmmem_read_section sec;
+    vmmem_map *m = vmmem_map_ref(enter(s, &sec));
+    leave(s, &sec);
     return m;
+}
+
+/*
+ * Read sections this thread is inside, so that a writer call from inside
+ * one fails (-EDEADLK) instead of waiting for itself forever.
+ */
+#define MAX_NEST 8
+static _Thread_local const vmmem_space *in_sections[MAX_NEST];
+static _Thread_local unsigned n_sections;
+
+static bool inside(const vmmem_space *s)
+{
+    for (unsigned i = 0; i < n_sections; i++)
+        if (in_sections[i] == s)
+            return true;
+    return false;
+}
+
+static int err_inside(const vmmem_space *s)
+{
+    return vmmem__err(-EDEADLK,
+                      "space %p: a writer call from inside a read section of the same space "
+                      "would wait for itself; end the section first",
+                      (const void *)s);
+}
+
+const vmmem_map *vmmem_space_read_begin(vmmem_space *s, struct vmmem_read_section *sec)
+{
+    if (s == NULL || sec == NULL) {
+        vmmem__err(-EINVAL, "vmmem_space_read_begin: NULL space or section");
+        return NULL;
+    }
+    if (n_sections == MAX_NEST) {
+        vmmem__err(-EMLINK, "more than %d nested read sections in one thread", MAX_NEST);
+        return NULL;
+    }
+    in_sections[n_sections++] = s;
+    sec->space = s;
+    return enter(s, sec);
+}
+
+void vmmem_space_read_end(struct vmmem_read_section *sec)
+{
+    if (sec == NULL || sec->space == NULL)
+        return;
+    vmmem_space *s = sec->space;
+    /* Forget the innermost entry of this space (sections may end out of order). */
+    for (unsigned i = n_sections; i-- > 0;)
+        if (in_sections[i] == s) {
+            memmove(&in_sections[i], &in_sections[i + 1],
+                    (n_sections - i - 1) * sizeof in_sections[0]);
+            n_sections--;
+            break;
+        }
+    leave(s, sec);
+    sec->space = NULL;
 }
 
 static void wait_readers(vmmem_space *s)
 {
     for (int round = 0; round < 2; round++) {
         unsigned old = atomic_fetch_add(&s->phase, 1) & 1;
-        while (atomic_load(&s->readers[old]) != 0)
-            sched_yield();
+        for (unsigned k = 0; k < STRIPES; k++)
+            while (atomic_load(&s->stripes[k].n[old]) != 0)
+                sched_yield();
     }
 }
 
@@ -80,8 +172,11 @@ int vmmem_space_new(vmmem_space **out, vmmem_map *initial, const struct vmmem_ma
         tracking = (opts->flags & VMMEM_MAP_DIRTY_TRACKING) != 0;
     }
     vmmem_space *s = calloc(1, sizeof *s);
-    if (s == NULL)
+    if (s == NULL || (s->stripes_raw = calloc(STRIPES + 1, LINE)) == NULL) {
+        free(s);
         return vmmem__err(-ENOMEM, "out of memory");
+    }
+    s->stripes = (struct stripe *)(((uintptr_t)s->stripes_raw + LINE - 1) & ~(uintptr_t)(LINE - 1));
     s->page_size = page;
     s->tracking = tracking;
     vmmem_map *m = initial ? vmmem_map_ref(initial) : NULL;
@@ -92,13 +187,16 @@ int vmmem_space_new(vmmem_space **out, vmmem_map *initial, const struct vmmem_ma
         rc = vmmem_map_set_dirty_tracking(m, true);
     if (rc < 0) {
         vmmem_map_unref(m);
+        free(s->stripes_raw);
         free(s);
         return rc;
     }
     atomic_init(&s->cur, m);
     atomic_init(&s->phase, 0);
-    atomic_init(&s->readers[0], 0);
-    atomic_init(&s->readers[1], 0);
+    for (unsigned k = 0; k < STRIPES; k++) {
+        atomic_init(&s->stripes[k].n[0], 0);
+        atomic_init(&s->stripes[k].n[1], 0);
+    }
     pthread_mutex_init(&s->lock, NULL);
     *out = s;
     return 0;
@@ -110,6 +208,7 @@ void vmmem_space_free(vmmem_space *s)
         return;
     vmmem_map_unref(atomic_load(&s->cur));
     pthread_mutex_destroy(&s->lock);
+    free(s->stripes_raw);
     free(s);
 }
 
@@ -180,6 +279,8 @@ static int add_or_replace(vmmem_space *s, long skip_needed, uint64_t base, uint6
 {
     if (s == NULL || spec == NULL)
         return vmmem__err(-EINVAL, "NULL space or spec");
+    if (inside(s))
+        return err_inside(s);
     int rc = vmmem__validate_specs(reg, spec, 1);
     if (rc < 0)
         return rc;
@@ -218,6 +319,8 @@ int vmmem_space_remove(vmmem_space *s, vmmem_gaddr_t base, uint64_t size)
 {
     if (s == NULL)
         return vmmem__err(-EINVAL, "NULL space");
+    if (inside(s))
+        return err_inside(s);
     pthread_mutex_lock(&s->lock);
     long i = find_exact(atomic_load(&s->cur), base, size);
     int rc = i < 0 ? err_no_region(base, size) : rebuild_locked(s, i, NULL);
@@ -229,6 +332,8 @@ int vmmem_space_rebase(vmmem_space *s, vmmem_gaddr_t base, uint64_t size, vmmem_
 {
     if (s == NULL)
         return vmmem__err(-EINVAL, "NULL space");
+    if (inside(s))
+        return err_inside(s);
     pthread_mutex_lock(&s->lock);
     vmmem_map *cur = atomic_load(&s->cur);
     long i = find_exact(cur, base, size);
@@ -249,6 +354,8 @@ int vmmem_space_publish(vmmem_space *s, vmmem_map *m)
 {
     if (s == NULL || m == NULL)
         return vmmem__err(-EINVAL, "NULL space or map");
+    if (inside(s))
+        return err_inside(s);
     if (m->dirty_page_size != s->page_size)
         return vmmem__err(-EINVAL,
                           "cannot publish a map with dirty page size %llu in a space of %llu "

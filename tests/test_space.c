@@ -808,6 +808,145 @@ static void test_failure_maps_nothing(void)
     CU_ASSERT_EQUAL(maps_lines(DEVZERO), z0);
 }
 
+/* ---- 2b. read sections ------------------------------------------------- */
+
+static void test_section_basics(void)
+{
+    vmmem_space *s = new_space(NULL, NULL);
+    if (s == NULL)
+        return;
+    add_ok(s, 0x1000, 0x2000);
+    struct vmmem_read_section sec;
+    const vmmem_map *m = vmmem_space_read_begin(s, &sec);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_PTR_EQUAL(sec.space, s);
+    static const struct layout lay[] = {{0x1000, 0x2000}};
+    check_layout(m, lay, 1, NULL);
+    uint64_t v = 0x0123456789abcdefull, back = 0;
+    VT_ASSERT_RC(vmmem_write_obj(m, 0x2ff8, &v, 8), 0); /* the last 8 bytes */
+    VT_ASSERT_RC(vmmem_read_obj(m, 0x2ff8, &back, 8), 0);
+    CU_ASSERT_EQUAL(back, v);
+    VT_ASSERT_RC(vmmem_read_obj(m, 0x2ffc, &back, 8), VMMEM_EPARTIAL); /* runs past the end */
+    /* A snapshot inside a section is fine: it does not wait. */
+    vmmem_map *snap = vmmem_space_snapshot(s);
+    CU_ASSERT_PTR_EQUAL(snap, m);
+    vmmem_map_unref(snap);
+    vmmem_space_read_end(&sec);
+    CU_ASSERT_PTR_NULL(sec.space);
+    vmmem_space_read_end(&sec); /* a second end does nothing */
+    /* Bad arguments. */
+    CU_ASSERT_PTR_NULL(vmmem_space_read_begin(NULL, &sec));
+    CU_ASSERT_EQUAL(vmmem_last_error()->code, -EINVAL);
+    CU_ASSERT_PTR_NULL(vmmem_space_read_begin(s, NULL));
+    CU_ASSERT_EQUAL(vmmem_last_error()->code, -EINVAL);
+    vmmem_space_read_end(NULL);
+    vmmem_space_free(s);
+}
+
+/* A writer call from inside a section of the same space is refused (it
+ * would wait for itself); other spaces are not affected; nothing changes. */
+static void test_section_writer_inside(void)
+{
+    vmmem_space *s = new_space(NULL, NULL), *t = new_space(NULL, NULL);
+    if (s == NULL || t == NULL)
+        return;
+    add_ok(s, 0x0, 0x1000);
+    struct vmmem_read_section sec;
+    const vmmem_map *m = vmmem_space_read_begin(s, &sec);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    struct vmmem_region_spec sp = mspec(0x10000, 0x1000);
+    VT_ASSERT_RC(vmmem_space_add(s, NULL, &sp), -EDEADLK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(vmmem_last_message(), "read section"));
+    VT_ASSERT_RC(vmmem_space_remove(s, 0x0, 0x1000), -EDEADLK);
+    VT_ASSERT_RC(vmmem_space_replace(s, 0x0, 0x1000, NULL, &sp), -EDEADLK);
+    VT_ASSERT_RC(vmmem_space_rebase(s, 0x0, 0x1000, 0x20000), -EDEADLK);
+    VT_ASSERT_RC(vmmem_space_publish(s, (vmmem_map *)m), -EDEADLK);
+    VT_ASSERT_RC(vmmem_space_add(t, NULL, &sp), 0); /* another space: fine */
+    vmmem_map *cur = vmmem_space_snapshot(s);
+    CU_ASSERT_PTR_EQUAL(cur, m); /* nothing was published */
+    vmmem_map_unref(cur);
+    vmmem_space_read_end(&sec);
+    VT_ASSERT_RC(vmmem_space_add(s, NULL, &sp), 0);
+    VT_ASSERT_RC(vmmem_space_remove(s, 0x0, 0x1000), 0);
+    static const struct layout lay[] = {{0x10000, 0x1000}};
+    cur = vmmem_space_snapshot(s);
+    check_layout(cur, lay, 1, NULL);
+    vmmem_map_unref(cur);
+    vmmem_space_free(t);
+    vmmem_space_free(s);
+}
+
+static void test_section_nesting(void)
+{
+    vmmem_space *s = new_space(NULL, NULL);
+    if (s == NULL)
+        return;
+    struct vmmem_read_section sec[9];
+    for (int i = 0; i < 8; i++)
+        CU_ASSERT_PTR_NOT_NULL(vmmem_space_read_begin(s, &sec[i]));
+    CU_ASSERT_PTR_NULL(vmmem_space_read_begin(s, &sec[8]));
+    CU_ASSERT_EQUAL(vmmem_last_error()->code, -EMLINK);
+    /* Ending out of order; the space stays refused until the last one ends. */
+    vmmem_space_read_end(&sec[3]);
+    for (int i = 0; i < 8; i++) {
+        if (i == 3)
+            continue;
+        VT_ASSERT_RC(vmmem_space_remove(s, 0, 0x1000), -EDEADLK);
+        vmmem_space_read_end(&sec[i]);
+    }
+    VT_ASSERT_RC(vmmem_space_remove(s, 0, 0x1000), VMMEM_EINVALID_ADDRESS); /* no longer refused */
+    vmmem_space_free(s);
+}
+
+struct sec_writer {
+    vmmem_space *s;
+    atomic_bool done;
+    int rc;
+};
+
+static void *sec_writer_main(void *arg)
+{
+    struct sec_writer *w = arg;
+    w->rc = vmmem_space_remove(w->s, 0x0, 0x4000);
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+/* A publication waits for the sections that may use the map it replaces;
+ * meanwhile the section still reads the removed region. */
+static void test_section_holds_writer(void)
+{
+    vmmem_space *s = new_space(NULL, NULL);
+    if (s == NULL)
+        return;
+    add_ok(s, 0x0, 0x4000);
+    struct vmmem_read_section sec;
+    const vmmem_map *m = vmmem_space_read_begin(s, &sec);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    uint32_t v = 0xfeedf00d, back = 0;
+    VT_ASSERT_RC(vmmem_write_obj(m, 0x3ffc, &v, 4), 0);
+    struct sec_writer w = {.s = s, .rc = 1};
+    atomic_init(&w.done, false);
+    pthread_t th;
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, sec_writer_main, &w) == 0);
+    /* Give the writer every chance to (wrongly) finish. */
+    for (int i = 0; i < 50 && !atomic_load(&w.done); i++) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    CU_ASSERT_FALSE(atomic_load(&w.done));
+    VT_ASSERT_RC(vmmem_read_obj(m, 0x3ffc, &back, 4), 0);
+    CU_ASSERT_EQUAL(back, v);
+    vmmem_space_read_end(&sec);
+    pthread_join(th, NULL);
+    CU_ASSERT_TRUE(atomic_load(&w.done));
+    VT_ASSERT_RC(w.rc, 0);
+    vmmem_map *cur = vmmem_space_snapshot(s);
+    CU_ASSERT_EQUAL(vmmem_map_num_regions(cur), 0);
+    vmmem_map_unref(cur);
+    vmmem_space_free(s);
+}
+
 /* ---- 3. dirty tracking across publications --------------------------- */
 
 static void test_dirty_tracking(void)
@@ -1290,14 +1429,17 @@ struct st_reader {
     pthread_t th;
     vmmem_space *s;
     unsigned seed;
-    unsigned long snapshots, reads, writes, absent, kept;
+    bool sections; /* read sections instead of snapshots */
+    unsigned long snapshots, sections_taken, reads, writes, absent, kept;
     unsigned long bad_rc, bad_data, bad_layout;
     int first_bad_rc;
 };
 
-/* A snapshot and the records of the regions it holds (per slot, or -1). */
+/* A snapshot (or a read section) and the records of the regions it holds
+ * (per slot, or -1). */
 struct st_hold {
-    vmmem_map *m;
+    const vmmem_map *m;
+    struct vmmem_read_section sec; /* sec.space != NULL: a section */
     long id[ST_SLOTS];
 };
 
@@ -1309,12 +1451,18 @@ static void st_note_rc(struct st_reader *rd, int64_t rc)
 
 static bool st_take(struct st_reader *rd, struct st_hold *h)
 {
-    h->m = vmmem_space_snapshot(rd->s);
+    h->sec.space = NULL;
+    if (rd->sections) {
+        h->m = vmmem_space_read_begin(rd->s, &h->sec);
+        rd->sections_taken++;
+    } else {
+        h->m = vmmem_space_snapshot(rd->s);
+        rd->snapshots++;
+    }
     if (h->m == NULL) {
         st_note_rc(rd, -EFAULT);
         return false;
     }
-    rd->snapshots++;
     size_t found = 0;
     for (unsigned k = 0; k < ST_SLOTS; k++) {
         h->id[k] = -1;
@@ -1344,7 +1492,10 @@ static void st_drop(struct st_hold *h)
     for (unsigned k = 0; k < ST_SLOTS; k++)
         if (h->id[k] >= 0)
             atomic_fetch_sub(&st_recs[h->id[k]].holders, 1);
-    vmmem_map_unref(h->m);
+    if (h->sec.space != NULL)
+        vmmem_space_read_end(&h->sec);
+    else
+        vmmem_map_unref((vmmem_map *)h->m);
     h->m = NULL;
 }
 
@@ -1406,7 +1557,7 @@ static void st_access(struct st_reader *rd, const struct st_hold *h, unsigned k,
 static void *st_reader_main(void *arg)
 {
     struct st_reader *rd = arg;
-    struct st_hold kept = {NULL, {0}};
+    struct st_hold kept = {NULL, {NULL, 0, 0}, {0}};
     while (!atomic_load(&st_stop)) {
         struct st_hold h;
         if (!st_take(rd, &h))
@@ -1418,7 +1569,7 @@ static void *st_reader_main(void *arg)
             st_access(rd, &kept, st_rand(&rd->seed) % ST_SLOTS, 1);
             st_drop(&kept);
         }
-        if (st_rand(&rd->seed) % 8 == 0) {
+        if (!rd->sections && st_rand(&rd->seed) % 8 == 0) { /* sections are never kept */
             kept = h;
             rd->kept++;
         } else {
@@ -1581,6 +1732,7 @@ static void test_stress(void)
     for (int i = 0; i < ST_READERS; i++) {
         rd[i].s = s;
         rd[i].seed = 1000u + (unsigned)i * 7919u;
+        rd[i].sections = i == 0; /* one reader uses read sections */
         CU_ASSERT_EQUAL(
             pthread_attr_setstack(&attr, (uint8_t *)stacks + (size_t)i * ST_STACK, ST_STACK), 0);
         int rc = pthread_create(&rd[i].th, &attr, st_reader_main, &rd[i]);
@@ -1661,10 +1813,11 @@ static void test_stress(void)
         CU_ASSERT_EQUAL(lines1, lines0);
 #endif
 
-    unsigned long snaps = 0, reads = 0, writes = 0, absent = 0, kept = 0;
+    unsigned long snaps = 0, sections = 0, reads = 0, writes = 0, absent = 0, kept = 0;
     unsigned long bad_rc = 0, bad_data = 0, bad_layout = 0;
     for (int i = 0; i < started; i++) {
         snaps += rd[i].snapshots;
+        sections += rd[i].sections_taken;
         reads += rd[i].reads;
         writes += rd[i].writes;
         absent += rd[i].absent;
@@ -1677,11 +1830,12 @@ static void test_stress(void)
                     rd[i].bad_rc, vmmem_err_name(rd[i].first_bad_rc), rd[i].first_bad_rc);
     }
     fprintf(stdout,
-            "\n    stress: %d readers, %lu snapshots (%lu kept across publications), %lu reads, "
+            "\n    stress: %d readers, %lu snapshots (%lu kept across publications), %lu read "
+            "sections, %lu reads, "
             "%lu writes (%lu to absent slots); writer: %lu publications (%lu adds, %lu removes, "
             "%lu replaces), %lu refused changes, %lu layout checks%s; %u mappings made, %lu "
             "unmapped exactly once; maps lines %ld -> %ld (%s)\n",
-            started, snaps, kept, reads, writes, absent, w.publications, w.adds, w.removes,
+            started, snaps, kept, sections, reads, writes, absent, w.publications, w.adds, w.removes,
             w.replaces, w.refused, w.layout_checks, w.exhausted ? " (mapping budget used up)" : "",
             nmaps, once, lines0, lines1,
 #if defined(__SANITIZE_ADDRESS__)
@@ -1697,6 +1851,7 @@ static void test_stress(void)
     CU_ASSERT_EQUAL(w.bad_layout, 0);
     CU_ASSERT_TRUE(w.publications >= ST_MIN_PUBS || w.exhausted);
     CU_ASSERT_TRUE(snaps > 100);
+    CU_ASSERT_TRUE(sections > 100);
     CU_ASSERT_TRUE(absent > 0);
     CU_ASSERT_TRUE(reads > absent);
     munmap(stacks, (size_t)(ST_READERS + 1) * ST_STACK);
@@ -1721,6 +1876,10 @@ static const struct vt_test isolation_tests[] = {
     {"old snapshot survives removal, unmapped at last drop", test_snapshot_isolation},
     {"replaced regions unmapped one by one", test_replace_unmaps_late},
     {"failing changes leave nothing mapped", test_failure_maps_nothing},
+    {"read section: the map without a reference", test_section_basics},
+    {"read section: writers inside it are refused (-EDEADLK)", test_section_writer_inside},
+    {"read sections nest up to 8, end in any order", test_section_nesting},
+    {"read section: a publication waits for it", test_section_holds_writer},
     {NULL, NULL},
 };
 

@@ -32,8 +32,30 @@ VMMEM_EXPORT int vmmem_space_new(vmmem_space **out, vmmem_map *initial,
 VMMEM_EXPORT void vmmem_space_free(vmmem_space *s);
 
 /* The current map, with a reference the caller must drop (never NULL for a
- * valid space).  Lock-free and wait-free for readers. */
+ * valid space).  Lock-free and wait-free for readers.  Taking the reference
+ * writes the map's shared counter: threads snapshotting the same space at a
+ * high rate contend on it; they can use read sections instead. */
 VMMEM_EXPORT vmmem_map *vmmem_space_snapshot(vmmem_space *s);
+
+/*
+ * Read sections: the current map without taking a reference.  Between
+ * vmmem_space_read_begin and vmmem_space_read_end the map returned stays
+ * valid; the thread writes only a counter of its own (one cache line per
+ * thread, up to 32 threads), so many threads read one space without
+ * contending.  Writers wait for every section that may still use the map
+ * they replace: keep sections short and never block inside one.  A writer
+ * call on the same space from inside a section fails with -EDEADLK rather
+ * than wait for itself.  Up to 8 sections may be nested per thread
+ * (-EMLINK beyond).  The section struct is the caller's; end it in the
+ * thread that began it.  Returns NULL on bad arguments.
+ */
+struct vmmem_read_section {
+    vmmem_space *space; /* set by read_begin, cleared by read_end */
+    unsigned stripe, phase;
+};
+VMMEM_EXPORT const vmmem_map *vmmem_space_read_begin(vmmem_space *s,
+                                                     struct vmmem_read_section *sec);
+VMMEM_EXPORT void vmmem_space_read_end(struct vmmem_read_section *sec);
 
 /* Map one region (spec, through reg) and publish a map that adds it.
  * VMMEM_EOVERLAP if it overlaps a published region. */
