@@ -69,7 +69,7 @@ if [ -n "${C_OPT:-}" ]; then
     # shellcheck disable=SC2206
     opt=($C_OPT)
     gcc "${cflags[@]}" "${opt[@]}" -DVMMEM_BUILDING=1 -I"$root/core" \
-        "$root"/core/*.c "$root/bench/bench.c" -o "$cb/vmmem-bench" -ldl -pthread
+        "$root"/core/*.c "$root/bench/bench.c" -falign-loops=32 -o "$cb/vmmem-bench" -ldl -pthread
     c_bin=$cb/vmmem-bench
     cs_bin=$cb/vmmem-bench   # already one static program
     c_flags_desc="gcc $C_OPT, core and bench in one program"
