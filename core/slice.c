@@ -28,7 +28,9 @@ int vmmem__region_slice(const struct vmmem_region *r, uint8_t *host, uint64_t of
     return 0;
 }
 
-int vmmem_get_slice(const vmmem_map *m, vmmem_gaddr_t addr, size_t len, vmmem_slice *out)
+/* prot < 0: the region's own protection. */
+static int get_slice(const vmmem_map *m, vmmem_gaddr_t addr, size_t len, int prot,
+                     vmmem_slice *out)
 {
     if (m == NULL || out == NULL)
         return vmmem__err(-EINVAL, "vmmem_get_slice: NULL argument");
@@ -43,7 +45,29 @@ int vmmem_get_slice(const vmmem_map *m, vmmem_gaddr_t addr, size_t len, vmmem_sl
                                "slice 0x%llx +0x%zx leaves its region [0x%llx, 0x%llx]",
                                (unsigned long long)addr, len, (unsigned long long)s->start,
                                (unsigned long long)s->last);
-    return vmmem__region_slice(s->r, s->host, addr - s->start, len, s->prot, out);
+    if (prot < 0)
+        prot = s->prot;
+    else if ((prot & VMMEM_PROT_WRITE) && !(s->prot & VMMEM_PROT_WRITE))
+        return vmmem__err_addr(VMMEM_EREAD_ONLY, addr,
+                               "writable slice asked of read-only region [0x%llx, 0x%llx]",
+                               (unsigned long long)s->start, (unsigned long long)s->last);
+    return vmmem__region_slice(s->r, s->host, addr - s->start, len, prot, out);
+}
+
+int vmmem_get_slice(const vmmem_map *m, vmmem_gaddr_t addr, size_t len, vmmem_slice *out)
+{
+    return get_slice(m, addr, len, -1, out);
+}
+
+int vmmem_get_slice_prot(const vmmem_map *m, vmmem_gaddr_t addr, size_t len, int prot,
+                         vmmem_slice *out)
+{
+    if (prot != VMMEM_PROT_READ && prot != VMMEM_PROT_RW)
+        return vmmem__err(-EINVAL,
+                          "vmmem_get_slice_prot: prot 0x%x is neither VMMEM_PROT_READ nor "
+                          "VMMEM_PROT_RW",
+                          (unsigned)prot);
+    return get_slice(m, addr, len, prot, out);
 }
 
 void vmmem_slice_release(vmmem_slice *s)

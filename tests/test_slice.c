@@ -879,6 +879,51 @@ static void test_readonly_slices(void)
     vmmem_map_unref(m);
 }
 
+/* vmmem_get_slice_prot: a read slice of a writable region refuses writes and
+ * leaves guest memory alone; a writable one of a read-only region is refused;
+ * other prot values and the usual address errors are reported. */
+static void test_get_slice_prot(void)
+{
+    vmmem_map *m = vt_map("mmap:addr=0,size=4K,prot=r;mmap:addr=0x1000,size=4K");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    vmmem_slice s = {0}, plain = {0};
+    VT_ASSERT_RC(vmmem_get_slice_prot(m, 0x1ff8, 8, VMMEM_PROT_READ, &s), 0); /* last 8 bytes */
+    VT_ASSERT_RC(vmmem_get_slice(m, 0x1ff8, 8, &plain), 0);
+    CU_ASSERT_PTR_EQUAL(s.ptr, plain.ptr);
+    CU_ASSERT_EQUAL(s.len, 8);
+    CU_ASSERT_EQUAL(s.prot, VMMEM_PROT_READ);
+    CU_ASSERT_EQUAL(plain.prot, VMMEM_PROT_RW);
+    uint8_t b[8] = {9, 9, 9, 9, 9, 9, 9, 9}, out[8] = {1};
+    VT_ASSERT_RC(vmmem_slice_write(&s, 0, b, 8), VMMEM_EREAD_ONLY);
+    VT_ASSERT_RC(vmmem_slice_read(&s, 0, out, 8), 0);
+    CU_ASSERT_EQUAL(memcmp(out, "\0\0\0\0\0\0\0\0", 8), 0); /* untouched */
+    VT_ASSERT_RC(vmmem_slice_write(&plain, 0, b, 8), 0);
+    VT_ASSERT_RC(vmmem_slice_read(&s, 0, out, 8), 0);
+    CU_ASSERT_EQUAL(memcmp(out, b, 8), 0);
+    vmmem_slice_release(&s);
+    vmmem_slice_release(&plain);
+    VT_ASSERT_RC(vmmem_get_slice_prot(m, 0x1000, 4096, VMMEM_PROT_RW, &s), 0);
+    CU_ASSERT_EQUAL(s.prot, VMMEM_PROT_RW);
+    vmmem_slice_release(&s);
+    /* A writable slice of the read-only region: refused, with its address. */
+    VT_ASSERT_RC(vmmem_get_slice_prot(m, 0x10, 8, VMMEM_PROT_RW, &s), VMMEM_EREAD_ONLY);
+    CU_ASSERT_EQUAL(vmmem_last_error()->addr, 0x10);
+    VT_ASSERT_RC(vmmem_get_slice_prot(m, 0x10, 8, VMMEM_PROT_READ, &s), 0);
+    vmmem_slice_release(&s);
+    /* Bad prot values and arguments; the usual address errors. */
+    static const int bad[] = {0, VMMEM_PROT_WRITE, 4, -1, 0x7};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        VT_ASSERT_RC(vmmem_get_slice_prot(m, 0x1000, 8, bad[i], &s), -EINVAL);
+    VT_ASSERT_RC(vmmem_get_slice_prot(NULL, 0x1000, 8, VMMEM_PROT_READ, &s), -EINVAL);
+    VT_ASSERT_RC(vmmem_get_slice_prot(m, 0x1000, 8, VMMEM_PROT_READ, NULL), -EINVAL);
+    VT_ASSERT_RC(vmmem_get_slice_prot(m, 0x2000, 1, VMMEM_PROT_READ, &s),
+                 VMMEM_EINVALID_ADDRESS);
+    VT_ASSERT_RC(vmmem_get_slice_prot(m, 0xff8, 16, VMMEM_PROT_READ, &s), VMMEM_ECROSSES_REGION);
+    VT_ASSERT_RC(vmmem_get_slice_prot(m, UINT64_MAX, 1, VMMEM_PROT_READ, &s),
+                 VMMEM_EINVALID_ADDRESS);
+    vmmem_map_unref(m);
+}
+
 static const struct vt_test get_slice_tests[] = {
     {"in region", test_get_slice_in_region},
     {"whole region and last bytes", test_get_slice_whole_and_edges},
@@ -886,6 +931,7 @@ static const struct vt_test get_slice_tests[] = {
     {"crossing a hole or seam", test_get_slice_crosses},
     {"start in a hole", test_get_slice_hole},
     {"top of the address space", test_get_slice_top_of_address_space},
+    {"asking for read or read-write access", test_get_slice_prot},
     {NULL, NULL},
 };
 

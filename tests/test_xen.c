@@ -770,6 +770,25 @@ static void test_lazy_readonly(void)
     CU_ASSERT_EQUAL(DELTA(grant_map_ioctls), 2);
     VT_ASSERT_RC(vmmem_read_slice(m, gref(0x100), b, 8), 0);
     CU_ASSERT_EQUAL(memcmp(b, dom + 34 * PG, 8), 0);
+
+    /* Slices: the region's own protection (rw) asks a writable mapping, which
+     * the read-only grant refuses; a read slice maps it read-only. */
+    vmmem_slice sl;
+    VT_ASSERT_RC(vmmem_get_slice(m, gref(0x61) + 8, 16, &sl), -EINVAL);
+    VT_ASSERT_RC(vmmem_get_slice_prot(m, gref(0x61) + 8, 16, VMMEM_PROT_READ, &sl), 0);
+    CU_ASSERT_PTR_NOT_NULL(sl.guard);
+    CU_ASSERT_EQUAL(sl.len, 16);
+    CU_ASSERT_EQUAL(sl.prot, VMMEM_PROT_READ);
+    if (sl.ptr != NULL)
+        CU_ASSERT_EQUAL(memcmp(sl.ptr, dom + 35 * PG + 8, 16), 0);
+    VT_ASSERT_RC(vmmem_slice_write(&sl, 0, b, 1), VMMEM_EREAD_ONLY);
+    CU_ASSERT_EQUAL(stats().live_grant_vmas, 1);
+    vmmem_slice_release(&sl);
+    CU_ASSERT_EQUAL(stats().live_grant_vmas, 0);
+    /* prot=r region: a writable slice is refused before any mapping. */
+    long long maps = DELTA(grant_map_ioctls);
+    VT_ASSERT_RC(vmmem_get_slice_prot(m, gref(0x100), 8, VMMEM_PROT_RW, &sl), VMMEM_EREAD_ONLY);
+    CU_ASSERT_EQUAL(DELTA(grant_map_ioctls), maps);
     vmmem_map_unref(m);
     EXPECT_CLEAN();
 }

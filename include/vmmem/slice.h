@@ -43,6 +43,17 @@ typedef struct vmmem_slice {
  */
 VMMEM_EXPORT int vmmem_get_slice(const vmmem_map *m, vmmem_gaddr_t addr, size_t len,
                                  vmmem_slice *out);
+/*
+ * As vmmem_get_slice, with the access the slice is for: VMMEM_PROT_READ for
+ * a slice that is only read (writes through it fail with VMMEM_EREAD_ONLY),
+ * VMMEM_PROT_RW to write too.  vmmem_get_slice asks for the region's own
+ * protection, so on a writable map-on-access region (a Xen grant region) it
+ * maps for writing, which fails on a page the guest granted read-only:
+ * read such pages through VMMEM_PROT_READ slices.  VMMEM_EREAD_ONLY when
+ * VMMEM_PROT_RW is asked of a read-only region; -EINVAL for any other prot.
+ */
+VMMEM_EXPORT int vmmem_get_slice_prot(const vmmem_map *m, vmmem_gaddr_t addr, size_t len,
+                                      int prot, vmmem_slice *out);
 /* Release a slice from vmmem_get_slice/vmmem_slices_next; zeroes it. */
 VMMEM_EXPORT void vmmem_slice_release(vmmem_slice *s);
 
