@@ -960,6 +960,8 @@ static void snapshot_cost(const struct cfg *c)
         for (int r = 0; r < c->reps; r++) {
             pthread_t th[3];
             struct snap_arg a[3];
+            memset(th, 0, sizeof th);
+            memset(a, 0, sizeof a);
             atomic_bool stop = false;
             pthread_barrier_t go;
             unsigned n = readers + (publisher ? 1 : 0);
