@@ -132,6 +132,111 @@ static void test_orders(void)
     vmmem_map_unref(m);
 }
 
+/* ---- slice copies: differential against the exported functions ---- */
+
+#define SL_LAYOUT                                                                              \
+    "mmap:addr=0,size=0x1000;mmap:addr=0x1000,size=0x1000;mmap:addr=0x3000,size=4K;"            \
+    "mmap:addr=0x4000,size=4K,prot=r;mmap:addr=0xFFFFFFFFFFFFF000,size=4K"
+#define SL_BYTES 0x2000u /* [0, 0x2000): the two touching regions */
+
+static const struct {
+    uint64_t addr;
+    size_t len;
+} sl_cases[] = {
+    {0, 9},         {0, 0x1000},      {0xff7, 18},       {0xff8, 16}, /* seam 8+8: handed over */
+    {0xfe0, 64},    {0xfff, 16},      {0xff0, 9},        {0x1ff0, 16}, /* first piece 1, second 1 */
+    {0x1fec, 40},   {0x2ff0, 32},     {0x3ff0, 32},      {0x4ff0, 32}, /* hole, into ro, past end */
+    {0x800, 0x1000}, {0, 0x2000},     {0x10, 8},         {0x10, 0},
+    {0xffe, 3},     {0x1fff, 1},      {UINT64_MAX - 8, 9}, {UINT64_MAX - 7, 16}, /* top, wrap */
+    {0x1000, 0x1001}, {0x40, 33},
+};
+
+/* Known bytes in [0, SL_BYTES), and no dirty page. */
+static void sl_pattern(vmmem_map *m)
+{
+    static uint8_t pat[SL_BYTES];
+    for (size_t i = 0; i < SL_BYTES; i++)
+        pat[i] = (uint8_t)(i * 7 + 3);
+    VT_ASSERT_RC(vmmem_write_slice(m, 0, pat, SL_BYTES), 0);
+    if (vmmem_map_dirty_tracking(m)) {
+        vmmem_harvest *h = NULL;
+        VT_ASSERT_RC(vmmem_harvest_new(m, &h), 0);
+        (void)vmmem_map_harvest(m, h);
+        vmmem_harvest_free(h);
+    }
+}
+
+static void test_slice_copies(void)
+{
+    for (int tracked = 0; tracked <= 1; tracked++) {
+        struct vmmem_map_options o = {.struct_size = sizeof o,
+                                      .flags = tracked ? VMMEM_MAP_DIRTY_TRACKING : 0u};
+        vmmem_map *m = NULL;
+        VT_ASSERT_RC(vmmem_map_from_config(&m, NULL, SL_LAYOUT, &o), 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+        static uint8_t src[0x2100], got1[0x2100], got2[0x2100], mem1[SL_BYTES], mem2[SL_BYTES];
+        for (size_t i = 0; i < sizeof src; i++)
+            src[i] = (uint8_t)(0xa5 ^ (i * 13));
+        for (size_t k = 0; k < sizeof sl_cases / sizeof sl_cases[0]; k++) {
+            uint64_t a = sl_cases[k].addr;
+            size_t n = sl_cases[k].len;
+            /* Writes: the same code, error address and guest bytes. */
+            sl_pattern(m);
+            int r1 = vmmem_fast_write_slice(m, a, src, n);
+            uint64_t e1 = vmmem_last_error()->addr;
+            VT_ASSERT_RC(vmmem_read_slice(m, 0, mem1, SL_BYTES), 0);
+            bool d1 = tracked && n > 0 && vmmem_map_is_dirty(m, a);
+            sl_pattern(m);
+            int r2 = vmmem_write_slice(m, a, src, n);
+            VT_ASSERT_RC(vmmem_read_slice(m, 0, mem2, SL_BYTES), 0);
+            bool d2 = tracked && n > 0 && vmmem_map_is_dirty(m, a);
+            if (r1 != r2 || memcmp(mem1, mem2, SL_BYTES) != 0 || d1 != d2)
+                fprintf(stdout, "\n    write 0x%llx+%zu (tracked %d): %d/%d, bytes %s, dirty %d/%d\n",
+                        (unsigned long long)a, n, tracked, r1, r2,
+                        memcmp(mem1, mem2, SL_BYTES) ? "differ" : "equal", d1, d2);
+            CU_ASSERT_EQUAL(r1, r2);
+            if (r1 < 0 && r2 < 0)
+                CU_ASSERT_EQUAL(e1, vmmem_last_error()->addr);
+            CU_ASSERT_EQUAL(memcmp(mem1, mem2, SL_BYTES), 0);
+            CU_ASSERT_EQUAL(d1, d2);
+            /* Reads: the same code and the same bytes in the caller's buffer
+             * (untouched on error). */
+            memset(got1, 0xee, sizeof got1);
+            memset(got2, 0xee, sizeof got2);
+            r1 = vmmem_fast_read_slice(m, a, got1, n);
+            r2 = vmmem_read_slice(m, a, got2, n);
+            CU_ASSERT_EQUAL(r1, r2);
+            CU_ASSERT_EQUAL(memcmp(got1, got2, sizeof got1), 0);
+            if (r1 == 0 && n > 0 && a + n <= SL_BYTES)
+                CU_ASSERT_EQUAL(memcmp(got1, src, n), 0); /* what was written just before */
+        }
+        vmmem_map_unref(m);
+    }
+    /* NULL arguments as the exported functions. */
+    uint8_t b[16] = {0};
+    VT_ASSERT_RC(vmmem_fast_read_slice(NULL, 0, b, 16), vmmem_read_slice(NULL, 0, b, 16));
+    VT_ASSERT_RC(vmmem_fast_write_slice(NULL, 0, b, 16), vmmem_write_slice(NULL, 0, b, 16));
+}
+
+/* The seam case really is the two regions' memory: each side's host bytes. */
+static void test_slice_seam_bytes(void)
+{
+    vmmem_map *m = vt_map("mmap:addr=0,size=0x1000;mmap:addr=0x1000,size=0x1000");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    uint8_t in[64], out[64] = {0};
+    for (int i = 0; i < 64; i++)
+        in[i] = (uint8_t)(200 - i);
+    VT_ASSERT_RC(vmmem_fast_write_slice(m, 0x1000 - 20, in, 64), 0);
+    void *h0 = NULL, *h1 = NULL;
+    VT_ASSERT_RC(vmmem_map_host_address(m, 0x1000 - 20, &h0, NULL), 0);
+    VT_ASSERT_RC(vmmem_map_host_address(m, 0x1000, &h1, NULL), 0);
+    CU_ASSERT_EQUAL(memcmp(h0, in, 20), 0);
+    CU_ASSERT_EQUAL(memcmp(h1, in + 20, 44), 0);
+    VT_ASSERT_RC(vmmem_fast_read_slice(m, 0x1000 - 20, out, 64), 0);
+    CU_ASSERT_EQUAL(memcmp(out, in, 64), 0);
+    vmmem_map_unref(m);
+}
+
 int main(void)
 {
     static const struct vt_test tests[] = {
@@ -140,6 +245,8 @@ int main(void)
         {"dirty tracking is never skipped", test_dirty_tracking_marks},
         {"inline marks with small pages", test_inline_marks},
         {"memory orders", test_orders},
+        {"slice copies: same results as the exported functions", test_slice_copies},
+        {"slice copies across a seam reach both regions", test_slice_seam_bytes},
         {NULL, NULL},
     };
     static const struct vt_suite s = {"fast paths", NULL, NULL, tests};

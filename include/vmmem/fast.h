@@ -2,11 +2,13 @@
  * libvmmem - header-inline fast paths for the hottest accesses.
  *
  * vmmem_fast_find, vmmem_fast_read_obj, vmmem_fast_write_obj,
- * vmmem_fast_load_u32 and vmmem_fast_store_u32 have exactly the contracts of
- * the functions they are named after (map.h), but the common case - the access lies inside one ordinary
- * (host-mapped) region, and dirty tracking is off for it - is compiled into
- * the caller: a bisection over the map's lookup table and one load or
- * store, with no call at all.  Every other case calls the exported function.
+ * vmmem_fast_load_u32, vmmem_fast_store_u32, vmmem_fast_read_slice and
+ * vmmem_fast_write_slice have exactly the contracts of the functions they
+ * are named after (map.h), but the common case - the access lies inside one
+ * ordinary (host-mapped) region, or a slice copy spans two touching ones,
+ * and dirty tracking is off for it - is compiled into the caller: a
+ * bisection over the map's lookup table and the load, store or copy, with
+ * no call at all.  Every other case calls the exported function.
  *
  * To allow this the first fields of a map and its lookup entries below are
  * part of libvmmem's ABI (they change only with the SONAME).  They are for
@@ -234,6 +236,110 @@ static inline int vmmem_fast_load_u32(const vmmem_map *m, vmmem_gaddr_t addr, ui
     if (rc == 0 && v != NULL)
         *v = (uint32_t)w;
     return rc;
+}
+
+#if VMMEM__FAST
+/* Copy n (> 8) bytes: two overlapping fixed-size moves up to 32 bytes (no
+ * call), memcpy beyond.  Pieces of 8 bytes or less never come here: the
+ * library copies those with single accesses, so an aligned u16/u32/u64 is
+ * never torn. */
+static VMMEM__ALWAYS_INLINE void vmmem__fast_copy(uint8_t *d, const uint8_t *s, size_t n)
+{
+    if (n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n <= 32) {
+        uint8_t a[16], b[16];
+        memcpy(a, s, 16);
+        memcpy(b, s + n - 16, 16);
+        memcpy(d, a, 16);
+        memcpy(d + n - 16, b, 16);
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
+/* [addr, addr+len) in one ordinary region, or across the seam into the
+ * touching next one, every piece over 8 bytes, each region allowing need:
+ * the host pointers and the length of the first piece; else 0. */
+static VMMEM__ALWAYS_INLINE int vmmem__fast_span(const vmmem_map *m, vmmem_gaddr_t addr,
+                                                 size_t len, uint32_t need, uint8_t **p0,
+                                                 uint8_t **p1, size_t *n0)
+{
+    const struct vmmem__fast_head *h = (const struct vmmem__fast_head *)(const void *)m;
+    const struct vmmem__fast_slot *s = h->slots;
+    size_t n = h->n;
+    if (n == 0 || addr < s->start)
+        return 0;
+    while (n > 1) {
+        size_t half = n / 2;
+        s = (s[half].start <= addr) ? s + half : s;
+        n -= half;
+    }
+    if (addr > s->last || (__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & need) != need)
+        return 0;
+    uint64_t room = s->last - addr; /* bytes from addr to the region's end, minus one */
+    *p0 = s->host + (addr - s->start);
+    if ((uint64_t)len - 1 <= room) {
+        *n0 = len;
+        return 1;
+    }
+    const struct vmmem__fast_slot *t = s + 1;
+    size_t first = (size_t)room + 1, rest = len - first;
+    if (first > 8 && rest > 8 && (size_t)(t - h->slots) < h->n && t->start == s->last + 1 &&
+        (__atomic_load_n(&t->fast, __ATOMIC_RELAXED) & need) == need &&
+        (uint64_t)rest - 1 <= t->last - t->start) {
+        *p1 = t->host;
+        *n0 = first;
+        return 1;
+    }
+    return 0;
+}
+#endif
+
+/*
+ * vmmem_read_slice / vmmem_write_slice for copies of more than 8 bytes, in
+ * one region or across the seam of two touching ones (a descriptor, a
+ * header): inline when every byte is in ordinary untracked memory (writes)
+ * or ordinary memory (reads), checked in full before anything is copied.
+ * Everything else - 8 bytes or less, holes, dirty tracking, map-on-access,
+ * read-only - calls the exported function, with its exact contract.
+ */
+static inline int vmmem_fast_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, void *buf,
+                                        size_t len)
+{
+#if VMMEM__FAST
+    uint8_t *p0, *p1 = NULL;
+    size_t n0;
+    if (m != NULL && buf != NULL && len > 8 &&
+        vmmem__fast_span(m, addr, len, VMMEM__FASTBIT_R, &p0, &p1, &n0)) {
+        vmmem__fast_copy((uint8_t *)buf, p0, n0);
+        if (n0 != len)
+            vmmem__fast_copy((uint8_t *)buf + n0, p1, len - n0);
+        return 0;
+    }
+#endif
+    return vmmem_read_slice(m, addr, buf, len);
+}
+
+static inline int vmmem_fast_write_slice(const vmmem_map *m, vmmem_gaddr_t addr, const void *buf,
+                                         size_t len)
+{
+#if VMMEM__FAST
+    uint8_t *p0, *p1 = NULL;
+    size_t n0;
+    if (m != NULL && buf != NULL && len > 8 &&
+        vmmem__fast_span(m, addr, len, VMMEM__FASTBIT_W, &p0, &p1, &n0)) {
+        vmmem__fast_copy(p0, (const uint8_t *)buf, n0);
+        if (n0 != len)
+            vmmem__fast_copy(p1, (const uint8_t *)buf + n0, len - n0);
+        return 0;
+    }
+#endif
+    return vmmem_write_slice(m, addr, buf, len);
 }
 
 VMMEM_END_DECLS
