@@ -204,12 +204,13 @@ void vmmem__log_mark(struct vmmem_log *l, uint64_t gpa, uint64_t len)
         atomic_fetch_or_explicit(&l->bits[p / 8], (uint8_t)(1u << (p % 8)), memory_order_release);
 }
 
-static void log_ref(struct vmmem_log *l)
+struct vmmem_log *vmmem__log_ref(struct vmmem_log *l)
 {
     atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
+    return l;
 }
 
-static void log_unref(struct vmmem_log *l)
+void vmmem__log_unref(struct vmmem_log *l)
 {
     if (l == NULL || atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
         return;
@@ -239,14 +240,15 @@ void vmmem__region_logs_release(struct vmmem_region *r)
 {
     for (struct vmmem_log_hold *h = r->logs, *n; h; h = n) {
         n = h->next;
-        log_unref(h->log);
+        vmmem__log_unref(h->log);
         free(h);
     }
     r->logs = NULL;
 }
 
 /* Point the bitmap of every region of m at l (NULL: at none).  Called with
- * m->lock held.  -ENOMEM before any pointer changed. */
+ * m->lock held.  -ENOMEM before any pointer changed.  A region's bitmap,
+ * once installed, stays until the region dies, so both passes see the same. */
 int vmmem__map_point_logs(vmmem_map *m, struct vmmem_log *l)
 {
     pthread_mutex_lock(&log_lock);
@@ -260,7 +262,7 @@ int vmmem__map_point_logs(vmmem_map *m, struct vmmem_log *l)
             pthread_mutex_unlock(&log_lock);
             return vmmem__err(-ENOMEM, "out of memory attaching the vhost-user log");
         }
-        log_ref(l);
+        vmmem__log_ref(l);
         h->log = l;
         h->next = r->logs;
         r->logs = h;
@@ -276,16 +278,16 @@ int vmmem__map_point_logs(vmmem_map *m, struct vmmem_log *l)
 
 void vmmem__map_log_release(struct vmmem_map *m)
 {
-    log_unref(m->log);
+    vmmem__log_unref(m->log);
     m->log = NULL;
 }
 
 /* Make l (a reference the caller gives up) the log of m, tracking on. */
-static int map_set_log(vmmem_map *m, struct vmmem_log *l)
+int vmmem__map_set_log(vmmem_map *m, struct vmmem_log *l)
 {
     int rc = vmmem_map_set_dirty_tracking(m, true);
     if (rc < 0) {
-        log_unref(l);
+        vmmem__log_unref(l);
         return rc;
     }
     pthread_mutex_lock(&m->lock);
@@ -296,18 +298,18 @@ static int map_set_log(vmmem_map *m, struct vmmem_log *l)
         m->log = l;
     }
     pthread_mutex_unlock(&m->lock);
-    log_unref(rc == 0 ? old : l);
+    vmmem__log_unref(rc == 0 ? old : l);
     return rc;
 }
 
-int vmmem__map_inherit_log(vmmem_map *m, vmmem_map *from)
+struct vmmem_log *vmmem__map_log_get(vmmem_map *m)
 {
-    pthread_mutex_lock(&from->lock);
-    struct vmmem_log *l = from->log;
+    pthread_mutex_lock(&m->lock);
+    struct vmmem_log *l = m->log;
     if (l != NULL)
-        log_ref(l);
-    pthread_mutex_unlock(&from->lock);
-    return l == NULL ? 0 : map_set_log(m, l);
+        vmmem__log_ref(l);
+    pthread_mutex_unlock(&m->lock);
+    return l;
 }
 
 int vmmem_map_attach_log(vmmem_map *m, int fd, uint64_t offset, uint64_t size)
@@ -343,7 +345,7 @@ int vmmem_map_attach_log(vmmem_map *m, int fd, uint64_t offset, uint64_t size)
     l->bits = (_Atomic uint8_t *)((uint8_t *)l->base + delta);
     l->size = size;
     atomic_init(&l->refs, 1);
-    return map_set_log(m, l);
+    return vmmem__map_set_log(m, l);
 }
 
 int vmmem_map_detach_log(vmmem_map *m)
@@ -359,6 +361,6 @@ int vmmem_map_detach_log(vmmem_map *m)
     pthread_mutex_unlock(&m->lock);
     if (old == NULL)
         return vmmem__err(-ENOENT, "no vhost-user log is attached");
-    log_unref(old); /* the regions keep it mapped while a writer may use it */
+    vmmem__log_unref(old); /* the regions keep it mapped while a writer may use it */
     return 0;
 }

@@ -206,11 +206,14 @@ struct vmmem_map {
 };
 
 /* vhost-user logs (harvest.c).  point_logs: every region bitmap of m to l
- * (m->lock held).  inherit_log: attach from's log to m (a space's next map).
- * log_release: drop the map's reference; region_logs_release: a dying
- * region's. */
+ * (m->lock held).  set_log: make l (a reference given up) m's log, tracking
+ * on.  log_get: m's log with a reference, or NULL.  log_release: drop the
+ * map's reference; region_logs_release: a dying region's. */
 VMMEM_HIDDEN int vmmem__map_point_logs(struct vmmem_map *m, struct vmmem_log *l);
-VMMEM_HIDDEN int vmmem__map_inherit_log(struct vmmem_map *m, struct vmmem_map *from);
+VMMEM_HIDDEN int vmmem__map_set_log(struct vmmem_map *m, struct vmmem_log *l);
+VMMEM_HIDDEN struct vmmem_log *vmmem__map_log_get(struct vmmem_map *m);
+VMMEM_HIDDEN struct vmmem_log *vmmem__log_ref(struct vmmem_log *l);
+VMMEM_HIDDEN void vmmem__log_unref(struct vmmem_log *l);
 VMMEM_HIDDEN void vmmem__map_log_release(struct vmmem_map *m);
 VMMEM_HIDDEN void vmmem__region_logs_release(struct vmmem_region *r);
 

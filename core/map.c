@@ -503,9 +503,6 @@ int vmmem_map_set_dirty_tracking(vmmem_map *m, bool on)
                 vmmem_bitmap_free(fresh[i]); /* another map sharing the region won */
         }
         free(fresh);
-        /* New bitmaps mark the map's log too. */
-        if (m->log != NULL && (rc = vmmem__map_point_logs(m, m->log)) < 0)
-            goto out;
     }
     for (size_t i = 0; i < m->n; i++) {
         vmmem_bitmap *b = vmmem__region_bitmap(m->slots[i].r);

@@ -37,6 +37,7 @@ struct vmmem_space {
     bool tracking;
     struct stripe *stripes; /* STRIPES, cache-line aligned, inside stripes_raw */
     void *stripes_raw;
+    struct vmmem_log *log; /* vhost-user log every published map gets (under lock) */
 };
 
 /* This thread's stripe (threads are dealt round the stripes as they come). */
@@ -99,6 +100,8 @@ static int err_inside(const vmmem_space *s)
 
 const vmmem_map *vmmem_space_read_begin(vmmem_space *s, struct vmmem_read_section *sec)
 {
+    if (sec != NULL)
+        sec->space = NULL; /* a failed begin leaves nothing for read_end to undo */
     if (s == NULL || sec == NULL) {
         vmmem__err(-EINVAL, "vmmem_space_read_begin: NULL space or section");
         return NULL;
@@ -207,6 +210,7 @@ void vmmem_space_free(vmmem_space *s)
     if (s == NULL)
         return;
     vmmem_map_unref(atomic_load(&s->cur));
+    vmmem__log_unref(s->log);
     pthread_mutex_destroy(&s->lock);
     free(s->stripes_raw);
     free(s);
@@ -250,8 +254,8 @@ static int rebuild_locked(vmmem_space *s, long skip, struct vmmem_region *add)
     free(rs);
     if (rc < 0)
         return rc;
-    /* An attached vhost-user log goes on marking, new regions included. */
-    if ((rc = vmmem__map_inherit_log(m, cur)) < 0) {
+    /* The space's vhost-user log goes on marking, new regions included. */
+    if (s->log != NULL && (rc = vmmem__map_set_log(m, vmmem__log_ref(s->log))) < 0) {
         vmmem_map_unref(m);
         return rc;
     }
@@ -366,11 +370,8 @@ int vmmem_space_publish(vmmem_space *s, vmmem_map *m)
     int rc = 0;
     if (s->tracking)
         rc = vmmem_map_set_dirty_tracking(m, true);
-    pthread_mutex_lock(&m->lock);
-    bool own_log = m->log != NULL;
-    pthread_mutex_unlock(&m->lock);
-    if (rc == 0 && !own_log)
-        rc = vmmem__map_inherit_log(m, atomic_load(&s->cur));
+    if (rc == 0 && s->log != NULL)
+        rc = vmmem__map_set_log(m, vmmem__log_ref(s->log));
     if (rc == 0)
         publish_locked(s, vmmem_map_ref(m));
     pthread_mutex_unlock(&s->lock);
@@ -382,8 +383,15 @@ int vmmem_space_attach_log(vmmem_space *s, int fd, uint64_t offset, uint64_t siz
     if (s == NULL)
         return vmmem__err(-EINVAL, "vmmem_space_attach_log: NULL space");
     /* Under the writers' lock: no publication can slip in between. */
+    if (inside(s))
+        return err_inside(s);
     pthread_mutex_lock(&s->lock);
-    int rc = vmmem_map_attach_log(atomic_load(&s->cur), fd, offset, size);
+    vmmem_map *cur = atomic_load(&s->cur);
+    int rc = vmmem_map_attach_log(cur, fd, offset, size);
+    if (rc == 0) {
+        vmmem__log_unref(s->log);
+        s->log = vmmem__map_log_get(cur);
+    }
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
@@ -392,8 +400,16 @@ int vmmem_space_detach_log(vmmem_space *s)
 {
     if (s == NULL)
         return vmmem__err(-EINVAL, "vmmem_space_detach_log: NULL space");
+    if (inside(s))
+        return err_inside(s);
     pthread_mutex_lock(&s->lock);
-    int rc = vmmem_map_detach_log(atomic_load(&s->cur));
+    int rc = 0;
+    if (s->log == NULL)
+        rc = vmmem__err(-ENOENT, "no vhost-user log is attached to the space");
+    else
+        (void)vmmem_map_detach_log(atomic_load(&s->cur)); /* the space's log was on it */
+    vmmem__log_unref(s->log);
+    s->log = NULL;
     pthread_mutex_unlock(&s->lock);
     return rc;
 }

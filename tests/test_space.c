@@ -861,6 +861,10 @@ static void test_section_writer_inside(void)
     VT_ASSERT_RC(vmmem_space_replace(s, 0x0, 0x1000, NULL, &sp), -EDEADLK);
     VT_ASSERT_RC(vmmem_space_rebase(s, 0x0, 0x1000, 0x20000), -EDEADLK);
     VT_ASSERT_RC(vmmem_space_publish(s, (vmmem_map *)m), -EDEADLK);
+    int lfd = memfd_create("vt-section-log", MFD_CLOEXEC);
+    CU_ASSERT(lfd >= 0 && ftruncate(lfd, 4096) == 0);
+    VT_ASSERT_RC(vmmem_space_attach_log(s, lfd, 0, 64), -EDEADLK); /* takes the writers' lock */
+    VT_ASSERT_RC(vmmem_space_detach_log(s), -EDEADLK);
     VT_ASSERT_RC(vmmem_space_add(t, NULL, &sp), 0); /* another space: fine */
     vmmem_map *cur = vmmem_space_snapshot(s);
     CU_ASSERT_PTR_EQUAL(cur, m); /* nothing was published */
@@ -872,6 +876,10 @@ static void test_section_writer_inside(void)
     cur = vmmem_space_snapshot(s);
     check_layout(cur, lay, 1, NULL);
     vmmem_map_unref(cur);
+    VT_ASSERT_RC(vmmem_space_attach_log(s, lfd, 0, 64), 0); /* outside: fine */
+    VT_ASSERT_RC(vmmem_space_detach_log(s), 0);
+    if (lfd >= 0)
+        close(lfd);
     vmmem_space_free(t);
     vmmem_space_free(s);
 }
@@ -884,8 +892,11 @@ static void test_section_nesting(void)
     struct vmmem_read_section sec[9];
     for (int i = 0; i < 8; i++)
         CU_ASSERT_PTR_NOT_NULL(vmmem_space_read_begin(s, &sec[i]));
+    sec[8].space = s; /* garbage a failed begin must clear */
     CU_ASSERT_PTR_NULL(vmmem_space_read_begin(s, &sec[8]));
     CU_ASSERT_EQUAL(vmmem_last_error()->code, -EMLINK);
+    CU_ASSERT_PTR_NULL(sec[8].space);
+    vmmem_space_read_end(&sec[8]); /* nothing to undo */
     /* Ending out of order; the space stays refused until the last one ends. */
     vmmem_space_read_end(&sec[3]);
     for (int i = 0; i < 8; i++) {
@@ -1266,7 +1277,9 @@ static void test_log_outlives_snapshot(void)
     add_ok(s, 0x1f0000, 0x1000);
     put_u32(s, 0x3000);
     put_u32(s, 0x100000);
-    log_expect(fd, (const unsigned[]){0x3, 0x100}, 2);
+    /* The region it was set on still marks it; a log attached to one map
+     * (not to the space) is not carried to regions added later. */
+    log_expect(fd, (const unsigned[]){0x3}, 1);
     /* Replacing the log: only the new one is marked from then on. */
     int fd2 = log_fd();
     VT_ASSERT_RC(vmmem_space_attach_log(s, fd2, 0, LOG_BYTES), 0);
@@ -1276,6 +1289,36 @@ static void test_log_outlives_snapshot(void)
     log_expect(fd2, (const unsigned[]){0x5, 0x1f0}, 2);
     vmmem_space_free(s);
     close(fd2);
+    close(fd);
+}
+
+/* A detached log stays detached: an old snapshot that still names it can be
+ * switched off and on, or published again, without bringing it back. */
+static void test_log_stays_detached(void)
+{
+    int fd = log_fd();
+    vmmem_space *s = new_space(NULL, NULL);
+    if (s == NULL || fd < 0)
+        return;
+    add_ok(s, 0x0, 0x10000);
+    VT_ASSERT_RC(vmmem_space_attach_log(s, fd, 0, LOG_BYTES), 0);
+    vmmem_map *old = vmmem_space_snapshot(s); /* names the log */
+    add_ok(s, 0x100000, 0x1000);
+    VT_ASSERT_RC(vmmem_space_detach_log(s), 0);
+    VT_ASSERT_RC(vmmem_map_set_dirty_tracking(old, false), 0);
+    VT_ASSERT_RC(vmmem_map_set_dirty_tracking(old, true), 0);
+    put_u32(s, 0x2000);
+    put_u32(s, 0x100000);
+    uint32_t v = 1;
+    VT_ASSERT_RC(vmmem_write_obj(old, 0x4000, &v, 4), 0);
+    log_expect(fd, NULL, 0);
+    VT_ASSERT_RC(vmmem_space_publish(s, old), 0);
+    add_ok(s, 0x200000, 0x1000);
+    put_u32(s, 0x6000);
+    put_u32(s, 0x200000);
+    log_expect(fd, NULL, 0);
+    vmmem_map_unref(old);
+    vmmem_space_free(s);
     close(fd);
 }
 
@@ -1889,6 +1932,7 @@ static const struct vt_test dirty_tests[] = {
     {"maps of another page size: dirty pages not lost", test_dirty_page_size_mix},
     {"vhost-user log carried to every later publication", test_log_carried},
     {"a log outlives the snapshot it was attached to", test_log_outlives_snapshot},
+    {"a detached log stays detached", test_log_stays_detached},
     {"bad log arguments change nothing", test_log_bad_arguments},
     {NULL, NULL},
 };

@@ -1156,6 +1156,63 @@ static void test_log_base(void)
     fe_close(&a);
 }
 
+/*
+ * A device thread inside a read section of the vhost space translates a ring
+ * address while the front-end's SET_MEM_TABLE waits for that very section:
+ * the translation must not wait for the table change (it used to deadlock).
+ */
+struct dl_writer {
+    vmmem_vhost *v;
+    const struct vmmem_vhost_region *t;
+    atomic_bool done;
+    int rc;
+};
+
+static void *dl_writer_main(void *arg)
+{
+    struct dl_writer *w = arg;
+    w->rc = vmmem_vhost_set_mem_table(w->v, w->t, 1);
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+static void test_section_translate_during_set(void)
+{
+    struct fe a, b;
+    fe_open(&a, "dl-a", K64, 0x11);
+    fe_open(&b, "dl-b", K64, 0x22);
+    vmmem_vhost *v = new_vhost(0);
+    struct vmmem_vhost_region ra = vreg(a.fd, 0, K64, uaddr_of(a.p), 0);
+    struct vmmem_vhost_region rb = vreg(b.fd, 0, K64, B_UADDR, 0);
+    VT_ASSERT_RC(vmmem_vhost_set_mem_table(v, &ra, 1), 0);
+    struct vmmem_read_section sec;
+    const vmmem_map *m = vmmem_space_read_begin(vmmem_vhost_space(v), &sec);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    struct dl_writer w = {.v = v, .t = &rb, .rc = 1};
+    atomic_init(&w.done, false);
+    pthread_t th;
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, dl_writer_main, &w) == 0);
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL); /* the writer is now waiting for this section */
+    uint64_t gpa = 1, len = 16;
+    VT_ASSERT_RC(translate(v, uaddr_of(a.p) + 0x100, &gpa, &len), 0); /* the old table */
+    CU_ASSERT_EQUAL(gpa, 0x100);
+    CU_ASSERT_FALSE(atomic_load(&w.done));
+    uint8_t x = 0;
+    VT_ASSERT_RC(vmmem_read_obj(m, 0x100, &x, 1), 0);
+    CU_ASSERT_EQUAL(x, 0x11);
+    vmmem_space_read_end(&sec);
+    pthread_join(th, NULL);
+    VT_ASSERT_RC(w.rc, 0);
+    VT_ASSERT_RC(translate(v, B_UADDR + 0x100, &gpa, &len), 0); /* the new one */
+    CU_ASSERT_EQUAL(gpa, 0x100);
+    uint8_t y = 0x22;
+    CU_ASSERT_TRUE(guest_has(v, 0x100, &y, 1));
+    vmmem_vhost_free(v);
+    fe_close(&b);
+    fe_close(&a);
+}
+
 /* ---- 4. snapshots while the table changes -------------------------------- */
 
 #define FIXED_GPA 0x0ull
@@ -1330,6 +1387,7 @@ static const struct vt_test vhost_tests[] = {
     {"ADD_MEM_REG / REM_MEM_REG, n=0 empties", test_add_remove},
     {"map options apply to published maps", test_map_options},
     {"SET_LOG_BASE: table, ADD_MEM_REG, SET_MEM_TABLE all log", test_log_base},
+    {"translating inside a read section while SET_MEM_TABLE waits", test_section_translate_during_set},
     {"reader snapshots while ADD/REM run (0.5 s)", test_concurrent_add_remove},
     {NULL, NULL},
 };

@@ -16,8 +16,17 @@ struct entry {
     struct vmmem_vhost_region r;
 };
 
+/*
+ * Two locks, so that no lock a reader may take is held while a publication
+ * waits for readers (a device thread inside a read section translating a
+ * ring address would otherwise deadlock with SET_MEM_TABLE):
+ *   wlock - serializes table changes (held across the publication);
+ *   lock  - guards t and n, held only to read them or swap them.
+ * A writer reads t under wlock alone: only writers change it.
+ */
 struct vmmem_vhost {
-    pthread_mutex_t lock; /* serializes table changes and guards the table */
+    pthread_mutex_t wlock;
+    pthread_mutex_t lock;
     vmmem_registry *reg;
     vmmem_space *space;
     size_t max;
@@ -41,6 +50,7 @@ int vmmem_vhost_new(vmmem_vhost **out, vmmem_registry *reg, size_t max_regions,
         return rc;
     }
     pthread_mutex_init(&v->lock, NULL);
+    pthread_mutex_init(&v->wlock, NULL);
     if (opts != NULL) {
         v->opts = *opts;
         v->opts.struct_size = sizeof v->opts;
@@ -58,6 +68,7 @@ void vmmem_vhost_free(vmmem_vhost *v)
         return;
     vmmem_space_free(v->space);
     pthread_mutex_destroy(&v->lock);
+    pthread_mutex_destroy(&v->wlock);
     free(v->t);
     free(v);
 }
@@ -229,7 +240,7 @@ int vmmem_vhost_set_mem_table(vmmem_vhost *v, const struct vmmem_vhost_region *t
         make_spec(&t[i], &specs[i], &bufs[i]);
     }
     vmmem_map *m = NULL;
-    pthread_mutex_lock(&v->lock);
+    pthread_mutex_lock(&v->wlock);
     const struct vmmem_map_options *o = v->have_opts ? &v->opts : NULL;
     if (n > 0) {
         rc = vmmem_map_new(&m, v->reg, specs, n, o);
@@ -243,13 +254,15 @@ int vmmem_vhost_set_mem_table(vmmem_vhost *v, const struct vmmem_vhost_region *t
         rc = vmmem_space_publish(v->space, m);
         vmmem_map_unref(m);
         if (rc == 0) {
-            free(v->t);
+            pthread_mutex_lock(&v->lock);
+            struct entry *old = v->t;
             v->t = nt;
             v->n = n;
-            nt = NULL;
+            pthread_mutex_unlock(&v->lock);
+            nt = old; /* freed below */
         }
     }
-    pthread_mutex_unlock(&v->lock);
+    pthread_mutex_unlock(&v->wlock);
 out:
     free(nt);
     free(specs);
@@ -264,7 +277,8 @@ int vmmem_vhost_add_region(vmmem_vhost *v, const struct vmmem_vhost_region *r)
     int rc = check_one(r, 0);
     if (rc < 0)
         return rc;
-    pthread_mutex_lock(&v->lock);
+    pthread_mutex_lock(&v->wlock);
+    struct entry *nt = NULL;
     if (v->n + 1 > v->max) {
         rc = vmmem__err(-E2BIG, "vhost-user: already %zu regions; the limit is %zu", v->n, v->max);
         goto out;
@@ -272,20 +286,28 @@ int vmmem_vhost_add_region(vmmem_vhost *v, const struct vmmem_vhost_region *r)
     for (size_t j = 0; j < v->n; j++)
         if ((rc = check_pair(r, v->n, &v->t[j].r, j)) < 0)
             goto out;
-    struct entry *nt = realloc(v->t, (v->n + 1) * sizeof *nt);
-    if (nt == NULL) {
+    if ((nt = malloc((v->n + 1) * sizeof *nt)) == NULL) {
         rc = vmmem__err(-ENOMEM, "out of memory");
         goto out;
     }
-    v->t = nt;
+    if (v->n > 0)
+        memcpy(nt, v->t, v->n * sizeof *nt);
+    nt[v->n].r = *r;
     struct vmmem_region_spec spec;
     struct spec_buf buf;
     make_spec(r, &spec, &buf);
     rc = vmmem_space_add(v->space, v->reg, &spec);
-    if (rc == 0)
-        v->t[v->n++].r = *r;
+    if (rc == 0) {
+        pthread_mutex_lock(&v->lock);
+        struct entry *old = v->t;
+        v->t = nt;
+        v->n++;
+        pthread_mutex_unlock(&v->lock);
+        nt = old; /* freed below */
+    }
 out:
-    pthread_mutex_unlock(&v->lock);
+    pthread_mutex_unlock(&v->wlock);
+    free(nt);
     return rc;
 }
 
@@ -293,7 +315,7 @@ int vmmem_vhost_remove_region(vmmem_vhost *v, const struct vmmem_vhost_region *r
 {
     if (v == NULL || r == NULL)
         return vmmem__err(-EINVAL, "vmmem_vhost_remove_region: NULL argument");
-    pthread_mutex_lock(&v->lock);
+    pthread_mutex_lock(&v->wlock);
     int rc = 0;
     size_t i;
     for (i = 0; i < v->n; i++) {
@@ -308,9 +330,11 @@ int vmmem_vhost_remove_region(vmmem_vhost *v, const struct vmmem_vhost_region *r
                              ") with user address 0x%" PRIx64,
                              r->guest_phys_addr, r->memory_size, r->userspace_addr);
     } else if ((rc = vmmem_space_remove(v->space, r->guest_phys_addr, r->memory_size)) == 0) {
+        pthread_mutex_lock(&v->lock);
         v->t[i] = v->t[--v->n];
+        pthread_mutex_unlock(&v->lock);
     }
-    pthread_mutex_unlock(&v->lock);
+    pthread_mutex_unlock(&v->wlock);
     return rc;
 }
 

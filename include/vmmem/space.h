@@ -47,7 +47,11 @@ VMMEM_EXPORT vmmem_map *vmmem_space_snapshot(vmmem_space *s);
  * call on the same space from inside a section fails with -EDEADLK rather
  * than wait for itself.  Up to 8 sections may be nested per thread
  * (-EMLINK beyond).  The section struct is the caller's; end it in the
- * thread that began it.  Returns NULL on bad arguments.
+ * thread that began it, and before freeing the space.  Returns NULL on bad
+ * arguments, with sec->space cleared so that read_end does nothing.  The
+ * -EDEADLK check covers one space: a thread inside a section of space A
+ * writing to space B while another thread inside a section of B writes to
+ * A deadlocks both, as with any two read-write locks taken in two orders.
  */
 struct vmmem_read_section {
     vmmem_space *space; /* set by read_begin, cleared by read_end */
@@ -73,18 +77,21 @@ VMMEM_EXPORT int vmmem_space_rebase(vmmem_space *s, vmmem_gaddr_t base, uint64_t
                                     vmmem_gaddr_t new_base);
 /* Publish m as a whole (a reference is taken).  -EINVAL when m's dirty
  * page size differs from the space's (one region's pages must be counted
- * one way in every map of the space).  When m has no vhost-user log of its
- * own and the published map has one, m gets it (tracking on). */
+ * one way in every map of the space).  When a vhost-user log is attached to
+ * the space (vmmem_space_attach_log), m gets it (tracking on). */
 VMMEM_EXPORT int vmmem_space_publish(vmmem_space *s, vmmem_map *m);
 
 /*
- * The vhost-user dirty log (dirty.h) for the whole space: attached to the
- * published map and carried to every map the space publishes later, so
- * regions added during a migration mark it too.  Same arguments and errors
- * as vmmem_map_attach_log / vmmem_map_detach_log; both take the writers'
- * lock, so no publication can come between.  A detached log stays mapped
- * until the regions that pointed to it are gone (a writer may still be
- * marking it).
+ * The vhost-user dirty log (dirty.h) for the whole space: the space keeps
+ * it, attaches it to the published map and to every map it publishes later,
+ * so regions added during a migration mark it too.  Same arguments and
+ * errors as vmmem_map_attach_log (detach: -ENOENT when the space has none);
+ * both take the writers' lock, so no publication can come between, and
+ * both are -EDEADLK from inside a read section of the space.  After a
+ * detach no region of the space marks it, even through old snapshots; it
+ * stays mapped until the regions that pointed to it are gone (a writer may
+ * still be marking it), so each attach of a new log costs its mapping for
+ * as long as those regions live.
  */
 VMMEM_EXPORT int vmmem_space_attach_log(vmmem_space *s, int fd, uint64_t offset, uint64_t size);
 VMMEM_EXPORT int vmmem_space_detach_log(vmmem_space *s);
