@@ -50,9 +50,8 @@ void vmmem__bitmap_mark(vmmem_bitmap *b, uint64_t off, uint64_t len)
         uint64_t mask = (hi == 63 ? ~0ull : ((1ull << (hi + 1)) - 1)) & (~0ull << lo);
         atomic_fetch_or_explicit(&b->words[w], mask, memory_order_release);
     }
-    struct vmmem_log *l = atomic_load_explicit(&b->log, memory_order_acquire);
-    if (l != NULL)
-        vmmem__log_mark(l, b->gpa + off, end - off + 1);
+    if (atomic_load_explicit(&b->log, memory_order_relaxed) != NULL)
+        vmmem__bitmap_log_mark(b, b->gpa + off, end - off + 1);
 }
 
 void vmmem_bitmap_mark(vmmem_bitmap *b, uint64_t offset, uint64_t len)

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -189,7 +190,7 @@ bool vmmem_harvest_next_run(const vmmem_harvest *h, vmmem_harvest_iter *it, vmme
 
 /* ---- vhost-user log ---- */
 
-void vmmem__log_mark(struct vmmem_log *l, uint64_t gpa, uint64_t len)
+static void log_mark(struct vmmem_log *l, uint64_t gpa, uint64_t len)
 {
     if (len == 0)
         return;
@@ -221,12 +222,56 @@ void vmmem__log_unref(struct vmmem_log *l)
 /*
  * Region bitmaps are shared by every map holding the region (old and new
  * snapshots of a space), and a writer loads the log pointer without taking a
- * reference.  So a region keeps every log its bitmap has pointed to mapped
- * until the region itself dies: then no map, hence no writer, can reach it.
- * One lock serializes the pointer swaps and the regions' hold lists; it is
- * taken only when logs are attached, detached or carried to a new map.
+ * reference.  So a region holds a reference to every log its bitmap points
+ * to, or pointed to while a writer may still be marking it.  Writers mark a
+ * log inside a grace period (striped counters, as the space's readers), so
+ * when a bitmap is pointed elsewhere, a wait for the writers inside lets the
+ * region drop the logs it no longer points to; the others go with the
+ * region.  One lock serializes the pointer swaps and the regions' hold
+ * lists; it is taken only when logs are attached, detached or carried.
  */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic unsigned log_phase;
+static _Alignas(64) struct vmmem__stripe log_stripes_store[VMMEM__STRIPES];
+
+void vmmem__bitmap_log_mark(struct vmmem_bitmap *b, uint64_t gpa, uint64_t len)
+{
+    unsigned k = vmmem__thread_stripe(), p = atomic_load(&log_phase) & 1;
+    atomic_fetch_add(&log_stripes_store[k].n[p], 1); /* seq_cst: before the load of b->log */
+    struct vmmem_log *l = atomic_load(&b->log);
+    if (l != NULL)
+        log_mark(l, gpa, len);
+    atomic_fetch_sub_explicit(&log_stripes_store[k].n[p], 1, memory_order_release);
+}
+
+/* Every writer that may have loaded a log pointer before now is done with it. */
+static void log_grace(void)
+{
+    for (int round = 0; round < 2; round++) {
+        unsigned old = atomic_fetch_add(&log_phase, 1) & 1;
+        for (unsigned k = 0; k < VMMEM__STRIPES; k++)
+            while (atomic_load(&log_stripes_store[k].n[old]) != 0)
+                sched_yield();
+    }
+}
+
+/* Drop the holds of r on logs its bitmap no longer points to (after a grace
+ * period that followed the swap; log_lock held). */
+static void region_prune_logs(struct vmmem_region *r)
+{
+    vmmem_bitmap *b = vmmem__region_bitmap(r);
+    struct vmmem_log *cur = b ? atomic_load(&b->log) : NULL;
+    for (struct vmmem_log_hold **pp = &r->logs; *pp != NULL;) {
+        struct vmmem_log_hold *h = *pp;
+        if (h->log != cur) {
+            *pp = h->next;
+            vmmem__log_unref(h->log);
+            free(h);
+        } else {
+            pp = &h->next;
+        }
+    }
+}
 
 static bool region_holds(const struct vmmem_region *r, const struct vmmem_log *l)
 {
@@ -267,10 +312,16 @@ int vmmem__map_point_logs(vmmem_map *m, struct vmmem_log *l)
         h->next = r->logs;
         r->logs = h;
     }
+    bool swapped = false;
     for (size_t i = 0; i < m->n; i++) {
         vmmem_bitmap *b = vmmem__region_bitmap(m->slots[i].r);
-        if (b != NULL)
-            atomic_store_explicit(&b->log, l, memory_order_release);
+        if (b != NULL && atomic_exchange(&b->log, l) != l)
+            swapped = true;
+    }
+    if (swapped) {
+        log_grace();
+        for (size_t i = 0; i < m->n; i++)
+            region_prune_logs(m->slots[i].r);
     }
     pthread_mutex_unlock(&log_lock);
     return 0;

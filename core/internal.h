@@ -80,6 +80,16 @@ VMMEM_HIDDEN void vmmem__prov_end(const struct vmmem_provider *p, const struct v
                                   struct vmmem_access *acc);
 
 /* ---- bitmap (bitmap.c) ---- */
+/* Reader counters striped per thread, one cache line each (space.c, and the
+ * log marking grace period in harvest.c): n[phase] readers inside. */
+#define VMMEM__STRIPES 32u
+#define VMMEM__LINE 64u
+struct vmmem__stripe {
+    _Atomic long n[2];
+    char pad[VMMEM__LINE - 2 * sizeof(long)];
+};
+VMMEM_HIDDEN unsigned vmmem__thread_stripe(void);
+
 /* An attached vhost-user log (harvest.c), reference-counted: held by the
  * map it is attached to and by every region whose bitmap points or pointed
  * to it (a writer may still be marking it after a detach). */
@@ -94,7 +104,9 @@ struct vmmem_log_hold {
     struct vmmem_log *log;
     struct vmmem_log_hold *next;
 };
-VMMEM_HIDDEN void vmmem__log_mark(struct vmmem_log *l, uint64_t gpa, uint64_t len);
+/* Mark [gpa, gpa+len) in the log b points to, if any, inside the grace
+ * period that lets a detach release the logs no bitmap points to. */
+VMMEM_HIDDEN void vmmem__bitmap_log_mark(struct vmmem_bitmap *b, uint64_t gpa, uint64_t len);
 
 struct vmmem_bitmap {
     uint64_t bytes;      /* covered length */

@@ -21,13 +21,8 @@
 
 #include "internal.h"
 
-#define STRIPES 32u
-#define LINE 64u
-
-struct stripe {
-    _Atomic long n[2]; /* readers inside, per phase */
-    char pad[LINE - 2 * sizeof(long)];
-};
+#define STRIPES VMMEM__STRIPES
+#define LINE VMMEM__LINE
 
 struct vmmem_space {
     _Atomic(vmmem_map *) cur;
@@ -35,13 +30,13 @@ struct vmmem_space {
     pthread_mutex_t lock; /* serializes writers */
     uint64_t page_size;
     bool tracking;
-    struct stripe *stripes; /* STRIPES, cache-line aligned, inside stripes_raw */
+    struct vmmem__stripe *stripes; /* STRIPES, cache-line aligned, inside stripes_raw */
     void *stripes_raw;
     struct vmmem_log *log; /* vhost-user log every published map gets (under lock) */
 };
 
 /* This thread's stripe (threads are dealt round the stripes as they come). */
-static unsigned my_stripe(void)
+unsigned vmmem__thread_stripe(void)
 {
     static _Atomic unsigned next;
     static _Thread_local unsigned mine; /* stripe + 1; 0: not dealt yet */
@@ -52,7 +47,7 @@ static unsigned my_stripe(void)
 
 static vmmem_map *enter(vmmem_space *s, struct vmmem_read_section *sec)
 {
-    unsigned k = my_stripe(), p = atomic_load(&s->phase) & 1;
+    unsigned k = vmmem__thread_stripe(), p = atomic_load(&s->phase) & 1;
     atomic_fetch_add(&s->stripes[k].n[p], 1); /* seq_cst: before the load of cur */
     sec->stripe = k;
     sec->phase = p;
@@ -179,7 +174,7 @@ int vmmem_space_new(vmmem_space **out, vmmem_map *initial, const struct vmmem_ma
         free(s);
         return vmmem__err(-ENOMEM, "out of memory");
     }
-    s->stripes = (struct stripe *)(((uintptr_t)s->stripes_raw + LINE - 1) & ~(uintptr_t)(LINE - 1));
+    s->stripes = (struct vmmem__stripe *)(((uintptr_t)s->stripes_raw + LINE - 1) & ~(uintptr_t)(LINE - 1));
     s->page_size = page;
     s->tracking = tracking;
     vmmem_map *m = initial ? vmmem_map_ref(initial) : NULL;

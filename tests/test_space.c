@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1322,6 +1323,96 @@ static void test_log_stays_detached(void)
     close(fd);
 }
 
+/* Migration retries: each SET_LOG_BASE maps a new log.  The ones replaced or
+ * detached are unmapped once no writer can be marking them, while the
+ * regions (boot RAM) live on: they do not pile up. */
+static void test_log_no_pile_up(void)
+{
+    int fd = log_fd();
+    vmmem_space *s = new_space(NULL, NULL);
+    if (s == NULL || fd < 0)
+        return;
+    add_ok(s, 0x0, 0x10000);
+    vmmem_map *keep = vmmem_space_snapshot(s); /* a long-lived reader's snapshot */
+    CU_ASSERT_EQUAL(maps_lines("vt-space-log"), 0);
+    for (int i = 0; i < 5; i++) {
+        VT_ASSERT_RC(vmmem_space_attach_log(s, fd, 0, LOG_BYTES), 0);
+        VT_ASSERT_RC(vmmem_space_attach_log(s, fd, 0, LOG_BYTES), 0); /* a resize: replaced */
+        CU_ASSERT_EQUAL(maps_lines("vt-space-log"), 1);
+        put_u32(s, 0x1000 * (unsigned)i);
+        uint32_t v = 2;
+        VT_ASSERT_RC(vmmem_write_obj(keep, 0x8000, &v, 4), 0);
+        log_expect(fd, (const unsigned[]){(unsigned)i, 8}, 2);
+        VT_ASSERT_RC(vmmem_space_detach_log(s), 0);
+        CU_ASSERT_EQUAL(maps_lines("vt-space-log"), 0);
+    }
+    vmmem_map_unref(keep);
+    vmmem_space_free(s);
+    close(fd);
+}
+
+struct log_writer {
+    vmmem_space *s;
+    atomic_bool *stop;
+    _Atomic unsigned long writes;
+    unsigned long errors;
+};
+
+static void *log_writer_main(void *arg)
+{
+    struct log_writer *w = arg;
+    unsigned x = 12345;
+    while (!atomic_load(w->stop)) {
+        struct vmmem_read_section sec;
+        const vmmem_map *m = vmmem_space_read_begin(w->s, &sec);
+        for (int i = 0; i < 16 && m != NULL; i++) {
+            x = x * 1103515245u + 12345u;
+            uint64_t v = x;
+            if (vmmem_write_obj(m, (uint64_t)(x % 0xfff8u) & ~7ull, &v, 8) != 0)
+                w->errors++;
+            atomic_fetch_add(&w->writes, 1);
+        }
+        vmmem_space_read_end(&sec);
+    }
+    return NULL;
+}
+
+/* Writers mark the log while it is attached, replaced and detached over and
+ * over: no write may touch an unmapped log (ASan and valgrind run this too),
+ * and at the end nothing is left mapped. */
+static void test_log_swaps_under_writers(void)
+{
+    int fd = log_fd();
+    vmmem_space *s = new_space(NULL, NULL);
+    if (s == NULL || fd < 0)
+        return;
+    add_ok(s, 0x0, 0x10000);
+    atomic_bool stop;
+    atomic_init(&stop, false);
+    struct log_writer w[2] = {{s, &stop, 0, 0}, {s, &stop, 0, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, log_writer_main, &w[i]) == 0);
+    /* Both writers are writing before the swaps begin (valgrind runs one
+     * thread at a time). */
+    while (atomic_load(&w[0].writes) == 0 || atomic_load(&w[1].writes) == 0)
+        sched_yield();
+    int bad = 0;
+    for (int i = 0; i < 200; i++) {
+        bad += vmmem_space_attach_log(s, fd, 0, LOG_BYTES) != 0;
+        bad += vmmem_space_attach_log(s, fd, 0, LOG_BYTES) != 0;
+        bad += vmmem_space_detach_log(s) != 0;
+    }
+    atomic_store(&stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(w[0].errors + w[1].errors, 0);
+    CU_ASSERT_EQUAL(maps_lines("vt-space-log"), 0);
+    vmmem_space_free(s);
+    close(fd);
+}
+
 static void test_log_bad_arguments(void)
 {
     int fd = log_fd();
@@ -1933,6 +2024,8 @@ static const struct vt_test dirty_tests[] = {
     {"vhost-user log carried to every later publication", test_log_carried},
     {"a log outlives the snapshot it was attached to", test_log_outlives_snapshot},
     {"a detached log stays detached", test_log_stays_detached},
+    {"replaced and detached logs do not pile up", test_log_no_pile_up},
+    {"log swaps under writers", test_log_swaps_under_writers},
     {"bad log arguments change nothing", test_log_bad_arguments},
     {NULL, NULL},
 };

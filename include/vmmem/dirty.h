@@ -84,8 +84,8 @@ VMMEM_EXPORT bool vmmem_harvest_next_run(const vmmem_harvest *h, vmmem_harvest_i
  * also marks the log.  Pages beyond the log's size are ignored (the
  * front-end sized it).  Only one log per map: attaching another replaces it.
  * The log is marked while tracking is on: switching tracking off also stops
- * it.  Detach stops marking; the log stays mapped until the regions that
- * pointed to it are gone (a writer may still be inside a mark).  The log is
+ * it.  Detach stops marking and waits for the writers inside a mark of it;
+ * the log is unmapped when no region points to it any more.  The log is
  * set on the map's regions, which other maps may share: in a hot-plug space
  * use vmmem_space_attach_log (space.h), which carries the log to every map
  * the space publishes later.

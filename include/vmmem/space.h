@@ -88,10 +88,11 @@ VMMEM_EXPORT int vmmem_space_publish(vmmem_space *s, vmmem_map *m);
  * errors as vmmem_map_attach_log (detach: -ENOENT when the space has none);
  * both take the writers' lock, so no publication can come between, and
  * both are -EDEADLK from inside a read section of the space.  After a
- * detach no region of the space marks it, even through old snapshots; it
- * stays mapped until the regions that pointed to it are gone (a writer may
- * still be marking it), so each attach of a new log costs its mapping for
- * as long as those regions live.
+ * detach (or an attach replacing it) no region of the space marks the old
+ * log, even through old snapshots, and it is unmapped once the writers
+ * marking it at that moment are done (the call waits for them); only
+ * regions already removed from the space, still held by old snapshots,
+ * keep it until they go.
  */
 VMMEM_EXPORT int vmmem_space_attach_log(vmmem_space *s, int fd, uint64_t offset, uint64_t size);
 VMMEM_EXPORT int vmmem_space_detach_log(vmmem_space *s);
