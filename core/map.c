@@ -178,8 +178,8 @@ _Static_assert(offsetof(struct vmmem_bitmap, page_shift) ==
                "bitmap page_shift");
 _Static_assert(offsetof(struct vmmem_bitmap, log) == offsetof(struct vmmem__fast_bitmap, log),
                "bitmap log");
-_Static_assert(offsetof(struct vmmem_bitmap, words) == offsetof(struct vmmem__fast_bitmap, words),
-               "bitmap words");
+_Static_assert(offsetof(struct vmmem_bitmap, words) == sizeof(struct vmmem__fast_bitmap),
+               "bitmap words right after the head fast.h knows");
 _Static_assert(offsetof(struct vmmem_map, n) == offsetof(struct vmmem__fast_head, n), "n");
 _Static_assert(offsetof(struct vmmem_map, slots) == offsetof(struct vmmem__fast_head, slots), "slots");
 

@@ -5,6 +5,7 @@ set -e
 need=""
 command -v scons >/dev/null 2>&1 || need="$need scons"
 command -v gcc >/dev/null 2>&1 || need="$need gcc"
+command -v g++ >/dev/null 2>&1 || need="$need g++" # tests/test_cxx.cpp: the headers from C++
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 [ -f /usr/include/CUnit/Basic.h ] || need="$need libcunit1-dev"
 [ -n "$need" ] || exit 0

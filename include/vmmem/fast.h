@@ -50,7 +50,7 @@ struct vmmem__fast_bitmap {
     uint64_t gpa;
     void *log; /* an attached vhost-user log: marking goes through the library */
     size_t nwords;
-    uint64_t words[];
+    /* the words follow the head (no flexible array member: C++ has none) */
 };
 
 struct vmmem__fast_head {
@@ -149,7 +149,8 @@ vmmem__fast_write_tracked(const vmmem_map *m, const struct vmmem__fast_slot *s, 
             memcpy(&t, obj, 8);
             VMMEM__ST64(s->host + off, t);
             uint64_t mask = (~0ull >> (63 - (p1 & 63))) & (~0ull << (p0 & 63));
-            __atomic_fetch_or((uint64_t *)&b->words[p0 >> 6], mask, __ATOMIC_RELEASE);
+            uint64_t *words = (uint64_t *)(uintptr_t)(b + 1);
+            __atomic_fetch_or(&words[p0 >> 6], mask, __ATOMIC_RELEASE);
             return 0;
         }
     }
