@@ -107,6 +107,7 @@ const vmmem_map *vmmem_space_read_begin(vmmem_space *s, struct vmmem_read_sectio
     }
     in_sections[n_sections++] = s;
     sec->space = s;
+    sec->owner = &n_sections; /* this thread's, to tell a wrong-thread end */
     return enter(s, sec);
 }
 
@@ -115,8 +116,10 @@ void vmmem_space_read_end(struct vmmem_read_section *sec)
     if (sec == NULL || sec->space == NULL)
         return;
     vmmem_space *s = sec->space;
-    /* Forget the innermost entry of this space (sections may end out of order). */
-    for (unsigned i = n_sections; i-- > 0;)
+    /* Forget the innermost entry of this space (sections may end out of order).
+     * Ended by another thread (a misuse): that thread's own list is left
+     * alone, and the counters are still right. */
+    for (unsigned i = n_sections; sec->owner == &n_sections && i-- > 0;)
         if (in_sections[i] == s) {
             memmove(&in_sections[i], &in_sections[i + 1],
                     (n_sections - i - 1) * sizeof in_sections[0]);

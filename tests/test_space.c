@@ -910,6 +910,60 @@ static void test_section_nesting(void)
     vmmem_space_free(s);
 }
 
+struct wrong_end {
+    struct vmmem_read_section *sec;
+    vmmem_space *s;
+    int rc_inside, rc_after;
+};
+
+/* Ends another thread's section while inside one of its own: its own stays
+ * listed (a writer call still refused), and the counters come out right. */
+static void *wrong_end_main(void *arg)
+{
+    struct wrong_end *w = arg;
+    struct vmmem_read_section mine;
+    if (vmmem_space_read_begin(w->s, &mine) == NULL)
+        return NULL;
+    vmmem_space_read_end(w->sec);
+    w->rc_inside = vmmem_space_remove(w->s, 0x0, 0x1000);
+    vmmem_space_read_end(&mine);
+    w->rc_after = vmmem_space_remove(w->s, 0x0, 0x1000);
+    return NULL;
+}
+
+/* The thread that begins a section and lets another end it; it exits right
+ * after, so its stale list entry goes with it. */
+static void *wrong_begin_main(void *arg)
+{
+    struct wrong_end *w = arg;
+    if (vmmem_space_read_begin(w->s, w->sec) == NULL)
+        return NULL;
+    pthread_t th;
+    if (pthread_create(&th, NULL, wrong_end_main, w) == 0)
+        pthread_join(th, NULL);
+    return NULL;
+}
+
+static void test_section_wrong_thread_end(void)
+{
+    vmmem_space *s = new_space(NULL, NULL);
+    if (s == NULL)
+        return;
+    add_ok(s, 0x0, 0x1000);
+    struct vmmem_read_section sec;
+    struct wrong_end w = {&sec, s, 1, 1};
+    pthread_t th;
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, wrong_begin_main, &w) == 0);
+    pthread_join(th, NULL);
+    VT_ASSERT_RC(w.rc_inside, -EDEADLK); /* its own section still counted as its own */
+    VT_ASSERT_RC(w.rc_after, 0);         /* no section left: the publication went through */
+    CU_ASSERT_PTR_NULL(sec.space);
+    vmmem_map *m = vmmem_space_snapshot(s);
+    CU_ASSERT_EQUAL(vmmem_map_num_regions(m), 0);
+    vmmem_map_unref(m);
+    vmmem_space_free(s);
+}
+
 struct sec_writer {
     vmmem_space *s;
     atomic_bool done;
@@ -1691,7 +1745,7 @@ static void st_access(struct st_reader *rd, const struct st_hold *h, unsigned k,
 static void *st_reader_main(void *arg)
 {
     struct st_reader *rd = arg;
-    struct st_hold kept = {NULL, {NULL, 0, 0}, {0}};
+    struct st_hold kept = {NULL, {NULL, 0, 0, NULL}, {0}};
     while (!atomic_load(&st_stop)) {
         struct st_hold h;
         if (!st_take(rd, &h))
@@ -2014,6 +2068,7 @@ static const struct vt_test isolation_tests[] = {
     {"read section: writers inside it are refused (-EDEADLK)", test_section_writer_inside},
     {"read sections nest up to 8, end in any order", test_section_nesting},
     {"read section: a publication waits for it", test_section_holds_writer},
+    {"read section ended by another thread", test_section_wrong_thread_end},
     {NULL, NULL},
 };
 

@@ -47,7 +47,9 @@ VMMEM_EXPORT vmmem_map *vmmem_space_snapshot(vmmem_space *s);
  * call on the same space from inside a section fails with -EDEADLK rather
  * than wait for itself.  Up to 8 sections may be nested per thread
  * (-EMLINK beyond).  The section struct is the caller's; end it in the
- * thread that began it, and before freeing the space.  Returns NULL on bad
+ * thread that began it, and before freeing the space (ended by another
+ * thread, the counters stay right but the beginning thread keeps counting
+ * itself inside until it exits).  Returns NULL on bad
  * arguments, with sec->space cleared so that read_end does nothing.  The
  * -EDEADLK check covers one space: a thread inside a section of space A
  * writing to space B while another thread inside a section of B writes to
@@ -56,6 +58,7 @@ VMMEM_EXPORT vmmem_map *vmmem_space_snapshot(vmmem_space *s);
 struct vmmem_read_section {
     vmmem_space *space; /* set by read_begin, cleared by read_end */
     unsigned stripe, phase;
+    const void *owner; /* the thread that began it */
 };
 VMMEM_EXPORT const vmmem_map *vmmem_space_read_begin(vmmem_space *s,
                                                      struct vmmem_read_section *sec);
