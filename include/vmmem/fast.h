@@ -82,21 +82,30 @@ struct vmmem__fast_head {
 #endif
 
 #if VMMEM__FAST
-/* The ordinary slot holding [addr, addr+len), usable for this access, or NULL. */
+/* The slot holding addr, or NULL: a branch-free bisection for the last slot
+ * whose start <= addr, then the end test. */
 static VMMEM__ALWAYS_INLINE const struct vmmem__fast_slot *
-vmmem__fast_slot_for(const vmmem_map *m, vmmem_gaddr_t addr, size_t len, uint32_t need)
+vmmem__fast_lookup(const vmmem_map *m, vmmem_gaddr_t addr)
 {
     const struct vmmem__fast_head *h = (const struct vmmem__fast_head *)(const void *)m;
     const struct vmmem__fast_slot *s = h->slots;
     size_t n = h->n;
     if (n == 0 || addr < s->start)
         return NULL;
-    while (n > 1) { /* branch-free bisection: the last slot whose start <= addr */
+    while (n > 1) {
         size_t half = n / 2;
         s = (s[half].start <= addr) ? s + half : s;
         n -= half;
     }
-    if (VMMEM__LIKELY(addr <= s->last && (uint64_t)len - 1 <= s->last - addr &&
+    return addr <= s->last ? s : NULL;
+}
+
+/* The ordinary slot holding [addr, addr+len), usable for this access, or NULL. */
+static VMMEM__ALWAYS_INLINE const struct vmmem__fast_slot *
+vmmem__fast_slot_for(const vmmem_map *m, vmmem_gaddr_t addr, size_t len, uint32_t need)
+{
+    const struct vmmem__fast_slot *s = vmmem__fast_lookup(m, addr);
+    if (VMMEM__LIKELY(s != NULL && (uint64_t)len - 1 <= s->last - addr &&
                       (__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & need) == need))
         return s;
     return NULL;
@@ -108,19 +117,8 @@ static inline const vmmem_region *vmmem_fast_find(const vmmem_map *m, vmmem_gadd
                                                   uint64_t *offset)
 {
 #if VMMEM__FAST
-    if (m == NULL)
-        return NULL;
-    const struct vmmem__fast_head *h = (const struct vmmem__fast_head *)(const void *)m;
-    const struct vmmem__fast_slot *s = h->slots;
-    size_t n = h->n;
-    if (n == 0 || addr < s->start)
-        return NULL;
-    while (n > 1) {
-        size_t half = n / 2;
-        s = (s[half].start <= addr) ? s + half : s;
-        n -= half;
-    }
-    if (addr > s->last)
+    const struct vmmem__fast_slot *s = m != NULL ? vmmem__fast_lookup(m, addr) : NULL;
+    if (s == NULL)
         return NULL;
     if (offset != NULL)
         *offset = addr - s->start;
@@ -271,16 +269,8 @@ static VMMEM__ALWAYS_INLINE int vmmem__fast_span(const vmmem_map *m, vmmem_gaddr
                                                  uint8_t **p1, size_t *n0)
 {
     const struct vmmem__fast_head *h = (const struct vmmem__fast_head *)(const void *)m;
-    const struct vmmem__fast_slot *s = h->slots;
-    size_t n = h->n;
-    if (n == 0 || addr < s->start)
-        return 0;
-    while (n > 1) {
-        size_t half = n / 2;
-        s = (s[half].start <= addr) ? s + half : s;
-        n -= half;
-    }
-    if (addr > s->last || (__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & need) != need)
+    const struct vmmem__fast_slot *s = vmmem__fast_lookup(m, addr);
+    if (s == NULL || (__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & need) != need)
         return 0;
     uint64_t room = s->last - addr; /* bytes from addr to the region's end, minus one */
     *p0 = s->host + (addr - s->start);
