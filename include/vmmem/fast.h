@@ -105,8 +105,11 @@ static VMMEM__ALWAYS_INLINE const struct vmmem__fast_slot *
 vmmem__fast_slot_for(const vmmem_map *m, vmmem_gaddr_t addr, size_t len, uint32_t need)
 {
     const struct vmmem__fast_slot *s = vmmem__fast_lookup(m, addr);
+    /* need is a constant: with 0 the fast bits are not loaded here at all
+     * (the caller tests them itself). */
     if (VMMEM__LIKELY(s != NULL && (uint64_t)len - 1 <= s->last - addr &&
-                      (__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & need) == need))
+                      (need == 0 ||
+                       (__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & need) == need)))
         return s;
     return NULL;
 }
