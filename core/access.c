@@ -26,22 +26,6 @@ enum { DIR_READ = 0, DIR_WRITE = 1, DIR_NOMARK = 2 };
             vmmem__slot_dirty((slot), (off), (len));                                           \
     } while (0)
 
-/* Bytes of slot s from addr on, clipped to want (never 0). */
-static inline uint64_t piece_len(const struct vmmem_slot *s, uint64_t addr, uint64_t want)
-{
-    uint64_t avail_m1 = s->last - addr;
-    return (want - 1 <= avail_m1) ? want : avail_m1 + 1;
-}
-
-/* Next slot after k if it touches k, else NULL. */
-static inline const struct vmmem_slot *next_touching(const vmmem_map *m, size_t k)
-{
-    if (k + 1 < m->n && m->slots[k].last != UINT64_MAX &&
-        m->slots[k + 1].start == m->slots[k].last + 1)
-        return &m->slots[k + 1];
-    return NULL;
-}
-
 /* Copy one piece of a region; handles map-on-access regions. */
 static int copy_piece(const struct vmmem_slot *s, uint64_t addr, uint8_t *buf, size_t n, int dir)
 {
@@ -71,13 +55,6 @@ static int copy_piece(const struct vmmem_slot *s, uint64_t addr, uint8_t *buf, s
     return 0;
 }
 
-static int err_hole(uint64_t addr)
-{
-    return vmmem__err_addr(VMMEM_EINVALID_ADDRESS, addr,
-                           "guest address 0x%llx is not backed by any region",
-                           (unsigned long long)addr);
-}
-
 static int err_readonly(const struct vmmem_slot *s, uint64_t addr)
 {
     return vmmem__err_addr(VMMEM_EREAD_ONLY, addr,
@@ -99,7 +76,7 @@ int64_t vmmem__rw_some(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t l
 #endif
     long i = vmmem__find_slot(m, addr);
     if (i < 0)
-        return err_hole(addr);
+        return vmmem__err_hole(addr);
     const struct vmmem_slot *s = &m->slots[i];
     size_t done = 0;
     for (;;) {
@@ -108,7 +85,7 @@ int64_t vmmem__rw_some(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t l
                 return err_readonly(s, addr);
             break;
         }
-        size_t n = (size_t)piece_len(s, addr, len - done);
+        size_t n = (size_t)vmmem__piece_len(s, addr, len - done);
         if (s->host == NULL && n > LAZY_CHUNK)
             n = LAZY_CHUNK; /* bound what one access maps (grant limits) */
         int rc = copy_piece(s, addr, buf + done, n, dir);
@@ -123,7 +100,7 @@ int64_t vmmem__rw_some(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t l
         addr += n;
         if (addr - 1 != s->last)
             continue; /* more of the same region (chunked map-on-access) */
-        if ((s = next_touching(m, (size_t)(s - m->slots))) == NULL)
+        if ((s = vmmem__next_touching(m, (size_t)(s - m->slots))) == NULL)
             break;
     }
     return (int64_t)done;
@@ -189,10 +166,10 @@ static int rw_all_slow(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t l
     if (m == NULL || buf == NULL)
         return vmmem__err(-EINVAL, "NULL map or buffer");
     if (i < 0)
-        return err_hole(addr);
+        return vmmem__err_hole(addr);
     /* Common slow case: two ordinary touching regions (an object across a
      * seam).  Checked in full before anything is copied. */
-    const struct vmmem_slot *s0 = &m->slots[i], *s1 = next_touching(m, (size_t)i);
+    const struct vmmem_slot *s0 = &m->slots[i], *s1 = vmmem__next_touching(m, (size_t)i);
     uint64_t n0 = s0->last - addr + 1; /* < len: the fast path did not take it */
     if (s1 != NULL && s0->host != NULL && s1->host != NULL && len - n0 - 1 <= s1->last - s1->start &&
         (!(dir & DIR_WRITE) || (s0->prot & s1->prot & VMMEM_PROT_WRITE))) {
@@ -237,7 +214,7 @@ static int rw_all_slow(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t l
             pc = nh;
             cap *= 2;
         }
-        size_t n = (size_t)piece_len(s, a, len - done);
+        size_t n = (size_t)vmmem__piece_len(s, a, len - done);
         pc[np++] = (struct piece){s, a - s->start, n, {NULL, NULL}};
         lazy |= s->host == NULL;
         done += n;
@@ -250,7 +227,7 @@ static int rw_all_slow(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t l
             goto out;
         }
         a += n;
-        if ((s = next_touching(m, (size_t)(s - m->slots))) == NULL) {
+        if ((s = vmmem__next_touching(m, (size_t)(s - m->slots))) == NULL) {
             rc = vmmem__err_partial(a, len, 0);
             goto out;
         }
@@ -313,7 +290,7 @@ int vmmem__precheck(const vmmem_map *m, uint64_t addr, size_t len, bool write, u
             *bad = addr;
             return VMMEM_EREAD_ONLY;
         }
-        size_t n = (size_t)piece_len(c, addr, len - done);
+        size_t n = (size_t)vmmem__piece_len(c, addr, len - done);
         done += n;
         if (done == len)
             return 0;
@@ -322,7 +299,7 @@ int vmmem__precheck(const vmmem_map *m, uint64_t addr, size_t len, bool write, u
             return VMMEM_EOVERFLOW;
         }
         addr += n;
-        if ((c = next_touching(m, (size_t)(c - m->slots))) == NULL) {
+        if ((c = vmmem__next_touching(m, (size_t)(c - m->slots))) == NULL) {
             *bad = addr;
             return VMMEM_EINVALID_ADDRESS;
         }
@@ -442,7 +419,7 @@ map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val, vmmem_
                                (unsigned long long)addr, size);
     long i = vmmem__find_slot(m, addr);
     if (i < 0)
-        return err_hole(addr);
+        return vmmem__err_hole(addr);
     const struct vmmem_slot *s = &m->slots[i];
     if (size - 1 > s->last - addr)
         return vmmem__err_addr(VMMEM_ECROSSES_REGION, addr,
@@ -526,7 +503,7 @@ int64_t vmmem__fd_io(const vmmem_map *m, uint64_t addr, int fd, size_t count, in
 #endif
     long i = vmmem__find_slot(m, addr);
     if (i < 0)
-        return err_hole(addr);
+        return vmmem__err_hole(addr);
     const struct vmmem_slot *s = &m->slots[i];
     size_t total = 0;
     for (;;) {
@@ -536,7 +513,7 @@ int64_t vmmem__fd_io(const vmmem_map *m, uint64_t addr, int fd, size_t count, in
             break;
         }
         /* Cap one syscall at 1 GiB: Linux moves at most ~2 GiB per call anyway. */
-        size_t n = (size_t)piece_len(s, addr, count - total);
+        size_t n = (size_t)vmmem__piece_len(s, addr, count - total);
         if (n > (1u << 30))
             n = 1u << 30;
         if (s->host == NULL && n > LAZY_CHUNK)
@@ -572,7 +549,7 @@ int64_t vmmem__fd_io(const vmmem_map *m, uint64_t addr, int fd, size_t count, in
         addr += n;
         if (addr - 1 != s->last)
             continue; /* more of the same region (1 GiB cap) */
-        if ((s = next_touching(m, (size_t)(s - m->slots))) == NULL)
+        if ((s = vmmem__next_touching(m, (size_t)(s - m->slots))) == NULL)
             break;
     }
     return (int64_t)total;

@@ -47,6 +47,13 @@ int vmmem__err_addr(int code, uint64_t addr, const char *fmt, ...)
     return code;
 }
 
+int vmmem__err_hole(uint64_t addr)
+{
+    return vmmem__err_addr(VMMEM_EINVALID_ADDRESS, addr,
+                           "guest address 0x%llx is not backed by any region",
+                           (unsigned long long)addr);
+}
+
 int vmmem__err_partial(uint64_t addr, uint64_t expected, uint64_t completed)
 {
     vmmem__err(VMMEM_EPARTIAL,

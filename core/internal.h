@@ -47,6 +47,8 @@ VMMEM_HIDDEN int vmmem__verr(int code, const char *fmt, va_list ap);
 VMMEM_HIDDEN int vmmem__err_addr(int code, uint64_t addr, const char *fmt, ...)
     __attribute__((format(VMMEM__PRINTF, 3, 4)));
 VMMEM_HIDDEN int vmmem__err_partial(uint64_t addr, uint64_t expected, uint64_t completed);
+/* VMMEM_EINVALID_ADDRESS: addr is in no region. */
+VMMEM_HIDDEN int vmmem__err_hole(uint64_t addr);
 VMMEM_HIDDEN int vmmem__err_col(int code, int column, const char *fmt, ...)
     __attribute__((format(VMMEM__PRINTF, 3, 4)));
 VMMEM_HIDDEN struct vmmem_error *vmmem__errbuf(void);
@@ -243,6 +245,22 @@ static inline long vmmem__find_slot(const struct vmmem_map *m, uint64_t addr)
         n -= half;
     }
     return addr <= s->last ? (long)(s - m->slots) : -1;
+}
+
+/* Bytes of slot s from addr on, clipped to want (never 0; want > 0). */
+static inline uint64_t vmmem__piece_len(const struct vmmem_slot *s, uint64_t addr, uint64_t want)
+{
+    uint64_t avail_m1 = s->last - addr;
+    return (want - 1 <= avail_m1) ? want : avail_m1 + 1;
+}
+
+/* Next slot after k if it touches k, else NULL. */
+static inline const struct vmmem_slot *vmmem__next_touching(const struct vmmem_map *m, size_t k)
+{
+    if (k + 1 < m->n && m->slots[k].last != UINT64_MAX &&
+        m->slots[k + 1].start == m->slots[k].last + 1)
+        return &m->slots[k + 1];
+    return NULL;
 }
 
 static inline vmmem_bitmap *vmmem__region_bitmap(const struct vmmem_region *r)

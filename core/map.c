@@ -377,24 +377,27 @@ bool vmmem_map_check_address(const vmmem_map *m, vmmem_gaddr_t addr)
     return m != NULL && vmmem__find_slot(m, addr) >= 0;
 }
 
+/* The slot of addr when all of [addr, addr+len) (len > 0) is backed by
+ * touching regions, else -1. */
+static long range_first_slot(const vmmem_map *m, uint64_t addr, uint64_t len)
+{
+    if (len - 1 > UINT64_MAX - addr)
+        return -1;
+    uint64_t last = addr + (len - 1);
+    long i = vmmem__find_slot(m, addr);
+    if (i < 0)
+        return -1;
+    for (const struct vmmem_slot *s = &m->slots[i]; s->last < last;)
+        if ((s = vmmem__next_touching(m, (size_t)(s - m->slots))) == NULL)
+            return -1;
+    return i;
+}
+
 bool vmmem_map_check_range(const vmmem_map *m, vmmem_gaddr_t addr, uint64_t len)
 {
     if (m == NULL)
         return false;
-    if (len == 0)
-        return true;
-    if (len - 1 > UINT64_MAX - addr)
-        return false;
-    uint64_t last = addr + (len - 1);
-    long i = vmmem__find_slot(m, addr);
-    if (i < 0)
-        return false;
-    for (size_t k = (size_t)i;; k++) {
-        if (m->slots[k].last >= last)
-            return true;
-        if (k + 1 >= m->n || m->slots[k + 1].start != m->slots[k].last + 1)
-            return false;
-    }
+    return len == 0 || range_first_slot(m, addr, len) >= 0;
 }
 
 int vmmem_map_checked_offset(const vmmem_map *m, vmmem_gaddr_t base, uint64_t off,
@@ -407,9 +410,7 @@ int vmmem_map_checked_offset(const vmmem_map *m, vmmem_gaddr_t base, uint64_t of
                                (unsigned long long)base, (unsigned long long)off);
     vmmem_gaddr_t a = base + off;
     if (vmmem__find_slot(m, a) < 0)
-        return vmmem__err_addr(VMMEM_EINVALID_ADDRESS, a,
-                               "guest address 0x%llx is not backed by any region",
-                               (unsigned long long)a);
+        return vmmem__err_hole(a);
     *out = a;
     return 0;
 }
@@ -420,9 +421,7 @@ int vmmem_map_host_address(const vmmem_map *m, vmmem_gaddr_t addr, void **host, 
         return vmmem__err(-EINVAL, "vmmem_map_host_address: NULL argument");
     long i = vmmem__find_slot(m, addr);
     if (i < 0)
-        return vmmem__err_addr(VMMEM_EINVALID_ADDRESS, addr,
-                               "guest address 0x%llx is not backed by any region",
-                               (unsigned long long)addr);
+        return vmmem__err_hole(addr);
     const struct vmmem_slot *s = &m->slots[i];
     if (s->host == NULL)
         return vmmem__err_addr(VMMEM_ENO_HOST_ADDRESS, addr,
@@ -430,11 +429,8 @@ int vmmem_map_host_address(const vmmem_map *m, vmmem_gaddr_t addr, void **host, 
                                "'%s') with no permanent host address",
                                (unsigned long long)addr, s->r->prov.p->name);
     uint64_t off = addr - s->start;
-    if (len != NULL) {
-        uint64_t avail = s->last - addr; /* bytes after addr, minus one */
-        if ((uint64_t)*len - 1 > avail && *len != 0)
-            *len = (size_t)(avail + 1);
-    }
+    if (len != NULL && *len != 0)
+        *len = (size_t)vmmem__piece_len(s, addr, *len);
     *host = s->host + off;
     return 0;
 }
@@ -536,17 +532,16 @@ int vmmem_map_mark_dirty(const vmmem_map *m, vmmem_gaddr_t addr, uint64_t len)
         return vmmem__err(-EINVAL, "vmmem_map_mark_dirty: NULL map");
     if (len == 0)
         return 0;
-    if (!vmmem_map_check_range(m, addr, len))
+    long i = range_first_slot(m, addr, len);
+    if (i < 0)
         return vmmem__err_addr(len - 1 > UINT64_MAX - addr ? VMMEM_EOVERFLOW
                                                             : VMMEM_EINVALID_ADDRESS,
                                addr, "range 0x%llx +0x%llx is not fully backed",
                                (unsigned long long)addr, (unsigned long long)len);
-    long i = vmmem__find_slot(m, addr);
     while (len > 0) {
         const struct vmmem_slot *s = &m->slots[i++];
-        uint64_t off = addr - s->start, n = s->last - addr;
-        n = (len - 1 < n) ? len : n + 1;
-        vmmem__slot_dirty(s, off, n);
+        uint64_t n = vmmem__piece_len(s, addr, len);
+        vmmem__slot_dirty(s, addr - s->start, n);
         len -= n;
         addr += n;
     }

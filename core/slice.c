@@ -36,9 +36,7 @@ static int get_slice(const vmmem_map *m, vmmem_gaddr_t addr, size_t len, int pro
         return vmmem__err(-EINVAL, "vmmem_get_slice: NULL argument");
     long i = vmmem__find_slot(m, addr);
     if (i < 0)
-        return vmmem__err_addr(VMMEM_EINVALID_ADDRESS, addr,
-                               "guest address 0x%llx is not backed by any region",
-                               (unsigned long long)addr);
+        return vmmem__err_hole(addr);
     const struct vmmem_slot *s = &m->slots[i];
     if (len > 0 && (uint64_t)len - 1 > s->last - addr)
         return vmmem__err_addr(VMMEM_ECROSSES_REGION, addr,
@@ -283,13 +281,10 @@ int vmmem_slices_next(vmmem_slice_iter *it, vmmem_slice *out)
     long i = vmmem__find_slot(m, it->addr);
     if (i < 0) {
         it->state = 1;
-        return vmmem__err_addr(VMMEM_EINVALID_ADDRESS, it->addr,
-                               "guest address 0x%llx is not backed by any region",
-                               (unsigned long long)it->addr);
+        return vmmem__err_hole(it->addr);
     }
     const struct vmmem_slot *s = &m->slots[i];
-    uint64_t avail_m1 = s->last - it->addr;
-    uint64_t n = (it->remaining - 1 <= avail_m1) ? it->remaining : avail_m1 + 1;
+    uint64_t n = vmmem__piece_len(s, it->addr, it->remaining);
     if (n > SIZE_MAX)
         n = SIZE_MAX;
     int prot = s->prot;
