@@ -3,7 +3,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -231,28 +230,17 @@ void vmmem__log_unref(struct vmmem_log *l)
  * lists; it is taken only when logs are attached, detached or carried.
  */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic unsigned log_phase;
-static _Alignas(64) struct vmmem__stripe log_stripes_store[VMMEM__STRIPES];
+static _Alignas(64) struct vmmem__stripe log_stripes[VMMEM__STRIPES];
+static struct vmmem__gp log_gp = {0, log_stripes};
 
 void vmmem__bitmap_log_mark(struct vmmem_bitmap *b, uint64_t gpa, uint64_t len)
 {
-    unsigned k = vmmem__thread_stripe(), p = atomic_load(&log_phase) & 1;
-    atomic_fetch_add(&log_stripes_store[k].n[p], 1); /* seq_cst: before the load of b->log */
+    unsigned k, p;
+    vmmem__gp_enter(&log_gp, &k, &p);
     struct vmmem_log *l = atomic_load(&b->log);
     if (l != NULL)
         log_mark(l, gpa, len);
-    atomic_fetch_sub_explicit(&log_stripes_store[k].n[p], 1, memory_order_release);
-}
-
-/* Every writer that may have loaded a log pointer before now is done with it. */
-static void log_grace(void)
-{
-    for (int round = 0; round < 2; round++) {
-        unsigned old = atomic_fetch_add(&log_phase, 1) & 1;
-        for (unsigned k = 0; k < VMMEM__STRIPES; k++)
-            while (atomic_load(&log_stripes_store[k].n[old]) != 0)
-                sched_yield();
-    }
+    vmmem__gp_leave(&log_gp, k, p);
 }
 
 /* Drop the holds of r on logs its bitmap no longer points to (after a grace
@@ -319,7 +307,7 @@ int vmmem__map_point_logs(vmmem_map *m, struct vmmem_log *l)
             swapped = true;
     }
     if (swapped) {
-        log_grace();
+        vmmem__gp_wait(&log_gp); /* no writer is marking a log it swapped out */
         for (size_t i = 0; i < m->n; i++)
             region_prune_logs(m->slots[i].r);
     }

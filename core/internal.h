@@ -92,6 +92,31 @@ struct vmmem__stripe {
 };
 VMMEM_HIDDEN unsigned vmmem__thread_stripe(void);
 
+/* A two-phase grace period over those counters (the space's readers, the
+ * vhost-user log's markers): a reader enters before loading the shared
+ * pointer and leaves when done with it; a writer that swapped the pointer
+ * waits (vmmem__gp_wait, space.c) until every reader that may have loaded
+ * the old one has left.  Readers never wait. */
+struct vmmem__gp {
+    _Atomic unsigned phase;
+    struct vmmem__stripe *stripes; /* VMMEM__STRIPES, zeroed, cache-line aligned */
+};
+
+static inline void vmmem__gp_enter(struct vmmem__gp *g, unsigned *stripe, unsigned *phase)
+{
+    unsigned k = vmmem__thread_stripe(), p = atomic_load(&g->phase) & 1;
+    atomic_fetch_add(&g->stripes[k].n[p], 1); /* seq_cst: before the reader's load */
+    *stripe = k;
+    *phase = p;
+}
+
+static inline void vmmem__gp_leave(struct vmmem__gp *g, unsigned stripe, unsigned phase)
+{
+    atomic_fetch_sub_explicit(&g->stripes[stripe].n[phase], 1, memory_order_release);
+}
+
+VMMEM_HIDDEN void vmmem__gp_wait(struct vmmem__gp *g);
+
 /* An attached vhost-user log (harvest.c), reference-counted: held by the
  * map it is attached to and by every region whose bitmap points or pointed
  * to it (a writer may still be marking it after a detach). */

@@ -26,12 +26,11 @@
 
 struct vmmem_space {
     _Atomic(vmmem_map *) cur;
-    _Atomic unsigned phase;
+    struct vmmem__gp gp;
     pthread_mutex_t lock; /* serializes writers */
     uint64_t page_size;
     bool tracking;
-    struct vmmem__stripe *stripes; /* STRIPES, cache-line aligned, inside stripes_raw */
-    void *stripes_raw;
+    void *stripes_raw; /* holds gp.stripes, aligned */
     struct vmmem_log *log; /* vhost-user log every published map gets (under lock) */
 };
 
@@ -47,16 +46,13 @@ unsigned vmmem__thread_stripe(void)
 
 static vmmem_map *enter(vmmem_space *s, struct vmmem_read_section *sec)
 {
-    unsigned k = vmmem__thread_stripe(), p = atomic_load(&s->phase) & 1;
-    atomic_fetch_add(&s->stripes[k].n[p], 1); /* seq_cst: before the load of cur */
-    sec->stripe = k;
-    sec->phase = p;
+    vmmem__gp_enter(&s->gp, &sec->stripe, &sec->phase);
     return atomic_load(&s->cur);
 }
 
 static void leave(vmmem_space *s, const struct vmmem_read_section *sec)
 {
-    atomic_fetch_sub_explicit(&s->stripes[sec->stripe].n[sec->phase], 1, memory_order_release);
+    vmmem__gp_leave(&s->gp, sec->stripe, sec->phase);
 }
 
 vmmem_map *vmmem_space_snapshot(vmmem_space *s)
@@ -130,12 +126,15 @@ void vmmem_space_read_end(struct vmmem_read_section *sec)
     sec->space = NULL;
 }
 
-static void wait_readers(vmmem_space *s)
+/* Twice: flip the phase, then wait for the old phase's counters to drain
+ * (the second round catches readers that read the phase before the first
+ * flip and counted in the other one). */
+void vmmem__gp_wait(struct vmmem__gp *g)
 {
     for (int round = 0; round < 2; round++) {
-        unsigned old = atomic_fetch_add(&s->phase, 1) & 1;
+        unsigned old = atomic_fetch_add(&g->phase, 1) & 1;
         for (unsigned k = 0; k < STRIPES; k++)
-            while (atomic_load(&s->stripes[k].n[old]) != 0)
+            while (atomic_load(&g->stripes[k].n[old]) != 0)
                 sched_yield();
     }
 }
@@ -144,7 +143,7 @@ static void wait_readers(vmmem_space *s)
 static void publish_locked(vmmem_space *s, vmmem_map *m)
 {
     vmmem_map *old = atomic_exchange(&s->cur, m);
-    wait_readers(s);
+    vmmem__gp_wait(&s->gp);
     vmmem_map_unref(old);
 }
 
@@ -177,7 +176,8 @@ int vmmem_space_new(vmmem_space **out, vmmem_map *initial, const struct vmmem_ma
         free(s);
         return vmmem__err(-ENOMEM, "out of memory");
     }
-    s->stripes = (struct vmmem__stripe *)(((uintptr_t)s->stripes_raw + LINE - 1) & ~(uintptr_t)(LINE - 1));
+    s->gp.stripes =
+        (struct vmmem__stripe *)(((uintptr_t)s->stripes_raw + LINE - 1) & ~(uintptr_t)(LINE - 1));
     s->page_size = page;
     s->tracking = tracking;
     vmmem_map *m = initial ? vmmem_map_ref(initial) : NULL;
@@ -193,11 +193,7 @@ int vmmem_space_new(vmmem_space **out, vmmem_map *initial, const struct vmmem_ma
         return rc;
     }
     atomic_init(&s->cur, m);
-    atomic_init(&s->phase, 0);
-    for (unsigned k = 0; k < STRIPES; k++) {
-        atomic_init(&s->stripes[k].n[0], 0);
-        atomic_init(&s->stripes[k].n[1], 0);
-    }
+    atomic_init(&s->gp.phase, 0);
     pthread_mutex_init(&s->lock, NULL);
     *out = s;
     return 0;
