@@ -26,17 +26,26 @@ enum { DIR_READ = 0, DIR_WRITE = 1, DIR_NOMARK = 2 };
             vmmem__slot_dirty((slot), (off), (len));                                           \
     } while (0)
 
+/* Move n bytes between buf and host, the memory of slot s at region offset
+ * off, in the direction dir says; a write then marks its pages. */
+static inline __attribute__((always_inline)) void move(const struct vmmem_slot *s, uint8_t *host,
+                                                       uint64_t off, uint8_t *buf, size_t n,
+                                                       int dir)
+{
+    if (dir & DIR_WRITE) {
+        vmmem__copy(host, buf, n);
+        MARK(s, off, n);
+    } else {
+        vmmem__copy(buf, host, n);
+    }
+}
+
 /* Copy one piece of a region; handles map-on-access regions. */
 static int copy_piece(const struct vmmem_slot *s, uint64_t addr, uint8_t *buf, size_t n, int dir)
 {
     uint64_t off = addr - s->start;
     if (VMMEM_LIKELY(s->host != NULL)) {
-        if ((dir & DIR_WRITE)) {
-            vmmem__copy(s->host + off, buf, n);
-            MARK(s, off, n);
-        } else {
-            vmmem__copy(buf, s->host + off, n);
-        }
+        move(s, s->host + off, off, buf, n, dir);
         return 0;
     }
     const struct vmmem_region *r = s->r;
@@ -45,12 +54,7 @@ static int copy_piece(const struct vmmem_slot *s, uint64_t addr, uint8_t *buf, s
                                (dir & DIR_WRITE) ? VMMEM_PROT_WRITE : VMMEM_PROT_READ, &acc);
     if (rc < 0)
         return rc;
-    if ((dir & DIR_WRITE)) {
-        vmmem__copy(acc.ptr, buf, n);
-        MARK(s, off, n);
-    } else {
-        vmmem__copy(buf, acc.ptr, n);
-    }
+    move(s, acc.ptr, off, buf, n, dir);
     vmmem__prov_end(r->prov.p, &r->mapping, &acc);
     return 0;
 }
@@ -139,12 +143,7 @@ static inline __attribute__((always_inline)) int rw_all(const vmmem_map *m, uint
             if (VMMEM_LIKELY((uint64_t)len - 1 <= s->last - addr && s->host != NULL &&
                              (!(dir & DIR_WRITE) || (s->prot & VMMEM_PROT_WRITE)))) {
                 uint64_t off = addr - s->start;
-                if (dir & DIR_WRITE) {
-                    vmmem__copy(s->host + off, buf, len);
-                    MARK(s, off, len);
-                } else {
-                    vmmem__copy(buf, s->host + off, len);
-                }
+                move(s, s->host + off, off, buf, len, dir);
                 return 0;
             }
         }
@@ -174,15 +173,8 @@ static int rw_all_slow(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t l
     if (s1 != NULL && s0->host != NULL && s1->host != NULL && len - n0 - 1 <= s1->last - s1->start &&
         (!(dir & DIR_WRITE) || (s0->prot & s1->prot & VMMEM_PROT_WRITE))) {
         uint64_t off0 = addr - s0->start;
-        if (dir & DIR_WRITE) {
-            vmmem__copy(s0->host + off0, buf, (size_t)n0);
-            vmmem__copy(s1->host, buf + n0, len - (size_t)n0);
-            MARK(s0, off0, n0);
-            MARK(s1, 0, len - n0);
-        } else {
-            vmmem__copy(buf, s0->host + off0, (size_t)n0);
-            vmmem__copy(buf + n0, s1->host, len - (size_t)n0);
-        }
+        move(s0, s0->host + off0, off0, buf, (size_t)n0, dir);
+        move(s1, s1->host, 0, buf + n0, len - (size_t)n0, dir);
         return 0;
     }
     /* One walk collects the pieces and checks them: nothing is copied unless
@@ -256,12 +248,7 @@ static int rw_all_slow(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t l
         for (size_t k = 0; k < np; k++) {
             const struct piece *p = &pc[k];
             uint8_t *host = p->s->host ? p->s->host + p->off : p->acc.ptr;
-            if (dir & DIR_WRITE) {
-                vmmem__copy(host, buf + done, p->n);
-                MARK(p->s, p->off, p->n);
-            } else {
-                vmmem__copy(buf + done, host, p->n);
-            }
+            move(p->s, host, p->off, buf + done, p->n, dir);
             done += p->n;
         }
     }
