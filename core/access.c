@@ -383,16 +383,16 @@ static inline __attribute__((always_inline)) void atomic_op(uint8_t *p, size_t s
     }
 }
 
-int vmmem__atomic(uint8_t *p, size_t size, uint64_t *val, vmmem_order order, bool store)
+void vmmem__atomic(uint8_t *p, size_t size, uint64_t *val, vmmem_order order, bool store)
 {
     atomic_op(p, size, val, order, store);
-    return 0;
 }
 
 static inline __attribute__((always_inline)) int
 map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val, vmmem_order order,
-           bool store, int dir)
+           int dir)
 {
+    bool store = (dir & DIR_WRITE) != 0;
     if (m == NULL || val == NULL)
         return vmmem__err(-EINVAL, "NULL map or value pointer");
     if (size != 1 && size != 2 && size != 4 && size != 8)
@@ -434,21 +434,21 @@ map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val, vmmem_
 }
 
 int vmmem__map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val,
-                      vmmem_order order, bool store, int dir)
+                      vmmem_order order, int dir)
 {
-    return map_atomic(m, addr, size, val, order, store, dir);
+    return map_atomic(m, addr, size, val, order, dir);
 }
 
 int vmmem_load(const vmmem_map *m, vmmem_gaddr_t addr, size_t size, uint64_t *val,
                vmmem_order order)
 {
-    return map_atomic(m, addr, size, val, order, false, DIR_READ);
+    return map_atomic(m, addr, size, val, order, DIR_READ);
 }
 
 int vmmem_store(const vmmem_map *m, vmmem_gaddr_t addr, size_t size, uint64_t val,
                 vmmem_order order)
 {
-    return map_atomic(m, addr, size, &val, order, true, DIR_WRITE);
+    return map_atomic(m, addr, size, &val, order, DIR_WRITE);
 }
 
 /* ---- fd I/O ---- */

@@ -544,7 +544,7 @@ static int atomic_op(vmmem_iommu *im, uint64_t iova, size_t size, uint64_t *val,
     vmmem_map *phys = get_phys(im);
     int rc;
     if (!vmmem_iommu_enabled(im)) {
-        rc = vmmem__map_atomic(phys, iova, size, val, order, store, store ? 1 : 0);
+        rc = vmmem__map_atomic(phys, iova, size, val, order, store ? 1 : 0);
         vmmem_map_unref(phys);
         return rc;
     }
@@ -565,7 +565,7 @@ static int atomic_op(vmmem_iommu *im, uint64_t iova, size_t size, uint64_t *val,
                              "%zu-byte atomic at IOVA 0x%llx is split over %zu translations",
                              size, (unsigned long long)iova, res.n_mapped);
     if (rc == 0) {
-        rc = vmmem__map_atomic(phys, res.mapped[0].target, size, val, order, store,
+        rc = vmmem__map_atomic(phys, res.mapped[0].target, size, val, order,
                                store ? (1 | 2) : 2);
         if (rc == 0 && store)
             log_write(im, iova, size);
