@@ -13,10 +13,8 @@
 /* Where each part of a region was written, for messages. */
 struct spec_cols {
     int region;   /* provider name */
-    int addr_val; /* value of addr= */
     int size_val; /* value of size= */
     int *keys;    /* per option: the key */
-    int *vals;    /* per option: the value, or -1 for a bare flag */
     const char *text;
     size_t text_start, text_end; /* the region's text span */
 };
@@ -86,7 +84,6 @@ void vmmem_config_free(vmmem_config *cfg)
         free((void *)s->options);
         free((char *)s->provider);
         free(cfg->cols[i].keys);
-        free(cfg->cols[i].vals);
     }
     free(cfg->specs);
     free(cfg->cols);
@@ -194,7 +191,7 @@ static int read_value(struct parser *ps, char **out)
 }
 
 static int add_option(struct vmmem_region_spec *s, struct spec_cols *c, char *key, char *val,
-                      int kcol, int vcol)
+                      int kcol)
 {
     size_t n = s->n_options;
     struct vmmem_option *o = realloc((void *)s->options, (n + 1) * sizeof *o);
@@ -205,14 +202,9 @@ static int add_option(struct vmmem_region_spec *s, struct spec_cols *c, char *ke
     if (k == NULL)
         return -ENOMEM;
     c->keys = k;
-    int *vv = realloc(c->vals, (n + 1) * sizeof *vv);
-    if (vv == NULL)
-        return -ENOMEM;
-    c->vals = vv;
     o[n].key = key;
     o[n].value = val;
     k[n] = kcol;
-    vv[n] = vcol;
     s->n_options = n + 1;
     return 0;
 }
@@ -224,7 +216,7 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
     size_t start = ps->pos;
     c->region = col(start);
     c->text_start = start;
-    c->addr_val = c->size_val = -1;
+    c->size_val = -1;
     while (is_name_char(t[ps->pos]))
         ps->pos++;
     size_t name_end = ps->pos;
@@ -294,9 +286,7 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
                                     "bad number '%s' for '%s' at column %d", val, key, vcol);
             if (rc == 0) {
                 *have = true;
-                if (is_addr)
-                    c->addr_val = vcol;
-                else
+                if (!is_addr)
                     c->size_val = vcol;
             }
             free(key);
@@ -317,7 +307,7 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
                 free(key);
                 return -ENOMEM;
             }
-            if (add_option(s, c, key, val, col(kpos), vcol) < 0) {
+            if (add_option(s, c, key, val, col(kpos)) < 0) {
                 free(key);
                 free(val);
                 return vmmem__err(-ENOMEM, "out of memory parsing config");
