@@ -106,12 +106,6 @@ static bool is_blank(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static bool is_name_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.';
-}
-
 /* Parser state over the text; pos is an index. */
 struct parser {
     const char *t;
@@ -217,7 +211,7 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
     c->region = col(start);
     c->text_start = start;
     c->size_val = -1;
-    while (is_name_char(t[ps->pos]))
+    while (vmmem__is_name_char(t[ps->pos]))
         ps->pos++;
     size_t name_end = ps->pos;
     skip_blanks(ps);
@@ -237,7 +231,7 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
     for (;;) {
         skip_blanks(ps);
         size_t kpos = ps->pos;
-        while (is_name_char(t[ps->pos]))
+        while (vmmem__is_name_char(t[ps->pos]))
             ps->pos++;
         size_t kend = ps->pos;
         skip_blanks(ps);

@@ -54,6 +54,13 @@ VMMEM_HIDDEN int vmmem__err_col(int code, int column, const char *fmt, ...)
 VMMEM_HIDDEN struct vmmem_error *vmmem__errbuf(void);
 
 /* ---- plugins and providers (registry.c) ---- */
+
+/* A character of a provider name: [A-Za-z0-9_.-] (config.c, registry.c). */
+static inline bool vmmem__is_name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '.';
+}
 struct vmmem_plugin_handle; /* a dlopen'ed file, reference-counted */
 
 /* A provider as the registry holds it: the plugin's table plus bookkeeping. */

@@ -107,7 +107,6 @@ int vmmem__prov_map(const struct vmmem_prov *pv, const struct vmmem_region_spec 
     out->struct_size = sizeof *out;
     out->fd = -1;
     out->hugetlbfs = -1;
-    vmmem__host();
     int rc = p->map(p, spec, out);
     if (rc > 0 || (rc == 0 && out->host == NULL && !vmmem__prov_has_access_hooks(p))) {
         if (rc == 0)
@@ -217,8 +216,7 @@ static bool valid_name(const char *s)
     if (s == NULL || *s == '\0')
         return false;
     for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
-              *s == '.' || (*s >= 'A' && *s <= 'Z')))
+        if (!vmmem__is_name_char(*s))
             return false;
     return true;
 }
@@ -400,12 +398,11 @@ int vmmem_registry_load(vmmem_registry *reg, const char *path)
         rc = vmmem__err(VMMEM_EPROVIDER, "plugin '%s' has no providers", path);
         goto fail;
     }
-    for (size_t i = 0; i < pl->n_providers; i++) {
-        char from[4200];
-        snprintf(from, sizeof from, "plugin '%s'", path);
+    char from[4200]; /* "plugin 'PATH'", for messages */
+    snprintf(from, sizeof from, "plugin '%s'", path);
+    for (size_t i = 0; i < pl->n_providers; i++)
         if ((rc = check_provider(pl->providers[i], from)) < 0)
             goto fail;
-    }
     h->ncopies = pl->n_providers;
     h->copies = calloc(h->ncopies, sizeof *h->copies);
     h->ptrs = calloc(h->ncopies, sizeof *h->ptrs);
@@ -430,8 +427,6 @@ int vmmem_registry_load(vmmem_registry *reg, const char *path)
             rc = vmmem__err(-ENOMEM, "out of memory");
         } else {
             reg->plugins = np;
-            char from[4200];
-            snprintf(from, sizeof from, "plugin '%s'", path);
             rc = add_locked(reg, h->ptrs, h->ncopies, h, from);
             if (rc == 0)
                 reg->plugins[reg->nplugins++] = h;
