@@ -755,8 +755,6 @@ static int cmd_dump(int argc, char **argv)
         else
             printf("%0*" PRIx64 "\n", h.width, last + 1);
     }
-    if (fflush(stdout) != 0 && rc == 0)
-        rc = op_error("writing to stdout: %s", strerror(errno));
     free(buf);
     vmmem_map_unref(m);
     return rc;
@@ -881,8 +879,6 @@ static int cmd_load(int argc, char **argv)
                 printf("loaded %" PRIu64 " bytes from %s to [0x%" PRIx64 ", 0x%" PRIx64
                        "], fnv1a64 %016" PRIx64 "\n",
                        size, file, addr, addr + size - 1, sum);
-            if (fflush(stdout) != 0)
-                rc = op_error("writing to stdout: %s", strerror(errno));
         }
     }
     vmmem_map_unref(m);
@@ -942,8 +938,6 @@ static int cmd_fill(int argc, char **argv)
         else
             printf("filled %" PRIu64 " bytes [0x%" PRIx64 ", 0x%" PRIx64 "] with 0x%02x, fnv1a64 "
                    "%016" PRIx64 "\n", len, addr, addr + len - 1, (unsigned)byte, sum);
-        if (fflush(stdout) != 0)
-            rc = op_error("writing to stdout: %s", strerror(errno));
     }
     return rc;
 }
@@ -975,11 +969,8 @@ static int cmd_checksum(int argc, char **argv)
     }
     free(buf);
     vmmem_map_unref(m);
-    if (rc == 0) {
+    if (rc == 0)
         printf("%016" PRIx64 "\n", sum);
-        if (fflush(stdout) != 0)
-            rc = op_error("writing to stdout: %s", strerror(errno));
-    }
     return rc;
 }
 
@@ -1195,6 +1186,7 @@ int main(int argc, char **argv)
     snprintf(name, sizeof name, "vmmem %s", c->name);
     cmd_name = name;
     int rc = c->run(argc - 2, argv + 2);
+    /* Every command's output is checked here, once. */
     if (fflush(stdout) != 0 && rc == EXIT_OK)
         rc = op_error("writing to stdout: %s", strerror(errno));
     return rc;
