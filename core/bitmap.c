@@ -74,12 +74,24 @@ uint64_t vmmem_bitmap_pages(const vmmem_bitmap *b)
     return b ? b->pages : 0;
 }
 
+uint64_t vmmem__bitmap_take(vmmem_bitmap *b, uint64_t *words, size_t n)
+{
+    uint64_t bits = 0;
+    for (size_t w = 0; w < n; w++) {
+        /* A plain load skips clean words without taking the line exclusively. */
+        uint64_t v = 0;
+        if (atomic_load_explicit(&b->words[w], memory_order_relaxed) != 0)
+            v = atomic_exchange_explicit(&b->words[w], 0, memory_order_acquire);
+        words[w] = v;
+        bits += (uint64_t)__builtin_popcountll(v);
+    }
+    return bits;
+}
+
 size_t vmmem_bitmap_collect(vmmem_bitmap *b, uint64_t *words, size_t nwords)
 {
     if (b == NULL)
         return 0;
-    size_t n = nwords < b->nwords ? nwords : b->nwords;
-    for (size_t i = 0; i < n; i++)
-        words[i] = atomic_exchange_explicit(&b->words[i], 0, memory_order_acquire);
+    (void)vmmem__bitmap_take(b, words, nwords < b->nwords ? nwords : b->nwords);
     return b->nwords;
 }

@@ -77,14 +77,7 @@ int64_t vmmem_map_harvest(const vmmem_map *m, vmmem_harvest *h)
             memset(hr->words, 0, hr->nwords * sizeof(uint64_t));
             continue;
         }
-        for (size_t w = 0; w < hr->nwords; w++) {
-            /* A plain load skips clean words without taking the line exclusively. */
-            uint64_t v = 0;
-            if (atomic_load_explicit(&b->words[w], memory_order_relaxed) != 0)
-                v = atomic_exchange_explicit(&b->words[w], 0, memory_order_acquire);
-            hr->words[w] = v;
-            dirty += __builtin_popcountll(v);
-        }
+        dirty += (int64_t)vmmem__bitmap_take(b, hr->words, hr->nwords);
     }
     return dirty;
 }
@@ -111,33 +104,18 @@ uint64_t vmmem_harvest_page_size(const vmmem_harvest *h)
     return h ? h->page_size : 0;
 }
 
-/* Next set bit at or after page in region r, or r->pages. */
-static uint64_t next_set(const struct harvest_region *r, uint64_t page)
+/* Next page at or after page in region r whose bit is set (flip 0) or clear
+ * (flip ~0), or r->pages. */
+static uint64_t next_bit(const struct harvest_region *r, uint64_t page, uint64_t flip)
 {
     size_t w = (size_t)(page >> 6);
     if (w >= r->nwords)
         return r->pages;
-    uint64_t v = r->words[w] & (~0ull << (page & 63));
+    uint64_t v = (r->words[w] ^ flip) & (~0ull << (page & 63));
     while (v == 0) {
         if (++w >= r->nwords)
             return r->pages;
-        v = r->words[w];
-    }
-    uint64_t p = ((uint64_t)w << 6) + (uint64_t)__builtin_ctzll(v);
-    return p < r->pages ? p : r->pages;
-}
-
-/* First clear bit at or after page, or r->pages. */
-static uint64_t next_clear(const struct harvest_region *r, uint64_t page)
-{
-    size_t w = (size_t)(page >> 6);
-    if (w >= r->nwords)
-        return r->pages;
-    uint64_t v = ~r->words[w] & (~0ull << (page & 63));
-    while (v == 0) {
-        if (++w >= r->nwords)
-            return r->pages;
-        v = ~r->words[w];
+        v = r->words[w] ^ flip;
     }
     uint64_t p = ((uint64_t)w << 6) + (uint64_t)__builtin_ctzll(v);
     return p < r->pages ? p : r->pages;
@@ -160,13 +138,13 @@ bool vmmem_harvest_next_run(const vmmem_harvest *h, vmmem_harvest_iter *it, vmme
         return false;
     while (it->region < h->n) {
         const struct harvest_region *r = &h->r[it->region];
-        uint64_t a = next_set(r, it->page);
+        uint64_t a = next_bit(r, it->page, 0);
         if (a >= r->pages) {
             it->region++;
             it->page = 0;
             continue;
         }
-        uint64_t b = next_clear(r, a);
+        uint64_t b = next_bit(r, a, ~0ull);
         *gpa = r->start + (a << h->page_shift);
         *len = run_bytes(h, r, a, b);
         it->page = b;
@@ -178,7 +156,7 @@ bool vmmem_harvest_next_run(const vmmem_harvest *h, vmmem_harvest_iter *it, vmme
                 break;
             it->region++;
             r = nr;
-            b = next_clear(r, 0);
+            b = next_bit(r, 0, ~0ull);
             *len += run_bytes(h, r, 0, b);
             it->page = b;
         }

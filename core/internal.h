@@ -153,6 +153,8 @@ struct vmmem_bitmap {
     _Atomic uint64_t words[];
 };
 VMMEM_HIDDEN void vmmem__bitmap_mark(vmmem_bitmap *b, uint64_t off, uint64_t len);
+/* Move the first n words of b into words (clearing them); the bits taken. */
+VMMEM_HIDDEN uint64_t vmmem__bitmap_take(vmmem_bitmap *b, uint64_t *words, size_t n);
 
 static inline void vmmem__dirty(vmmem_bitmap *b, uint64_t off, uint64_t len)
 {
