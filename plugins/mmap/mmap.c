@@ -17,6 +17,8 @@
 
 static const struct vmmem_host *host;
 
+#include "mmap_opts.h"
+
 static const struct vmmem_option_desc mmap_options[] = {
     {"shared", VMMEM_OPT_FLAG, "MAP_SHARED (visible to child processes)"},
     {"private", VMMEM_OPT_FLAG, "MAP_PRIVATE (the default)"},
@@ -38,25 +40,18 @@ static int mmap_map(const struct vmmem_provider *p, const struct vmmem_region_sp
 {
     (void)p;
     uint64_t page = host->page_size;
-    const char *prot_s = vmmem_spec_get(spec, "prot");
-    int prot = PROT_READ | PROT_WRITE;
-    if (prot_s != NULL) {
-        if (strcmp(prot_s, "r") == 0)
-            prot = PROT_READ;
-        else if (strcmp(prot_s, "rw") != 0)
-            return host->set_error(VMMEM_EBAD_VALUE,
-                                   "mmap region at 0x%llx: prot='%s' is not 'r' or 'rw'",
-                                   (unsigned long long)spec->addr, prot_s);
-    }
-    struct mmap_state *st = calloc(1, sizeof *st);
-    if (st == NULL)
-        return host->set_error(-ENOMEM, "out of memory");
+    bool rw, shared;
+    int rc = mmap_parse_prot(spec, &rw);
+    if (rc < 0)
+        return rc;
+    int prot = rw ? PROT_READ | PROT_WRITE : PROT_READ;
     if (spec->host != NULL) {
-        if (((uintptr_t)spec->host & (page - 1)) != 0) {
-            free(st);
+        if (((uintptr_t)spec->host & (page - 1)) != 0)
             return host->set_error(-EINVAL, "mmap: adopted host pointer %p is not page-aligned",
                                    spec->host);
-        }
+        struct mmap_state *st = calloc(1, sizeof *st);
+        if (st == NULL)
+            return host->set_error(-ENOMEM, "out of memory");
         st->adopted = true;
         st->len = (size_t)spec->size;
         out->host = spec->host;
@@ -65,13 +60,8 @@ static int mmap_map(const struct vmmem_provider *p, const struct vmmem_region_sp
         out->priv = st;
         return 0;
     }
-    bool shared = vmmem_spec_has(spec, "shared");
-    if (shared && vmmem_spec_has(spec, "private")) {
-        free(st);
-        return host->set_error(VMMEM_EBAD_VALUE,
-                               "mmap region at 0x%llx: 'shared' and 'private' exclude each other",
-                               (unsigned long long)spec->addr);
-    }
+    if ((rc = mmap_parse_sharing(spec, &shared)) < 0)
+        return rc;
     int flags = MAP_ANONYMOUS | (shared ? MAP_SHARED : MAP_PRIVATE);
     if (vmmem_spec_has(spec, "populate"))
         flags |= MAP_POPULATE;
@@ -83,26 +73,24 @@ static int mmap_map(const struct vmmem_provider *p, const struct vmmem_region_sp
         flags |= MAP_HUGETLB;
         if (hp != NULL) {
             uint64_t hsz;
-            if (host->parse_size(hp, &hsz) < 0 || hsz == 0 || (hsz & (hsz - 1)) != 0) {
-                free(st);
+            if (host->parse_size(hp, &hsz) < 0 || hsz == 0 || (hsz & (hsz - 1)) != 0)
                 return host->set_error(VMMEM_EBAD_VALUE,
                                        "mmap region at 0x%llx: hugepage='%s' is not a power-of-two "
                                        "size",
                                        (unsigned long long)spec->addr, hp);
-            }
             flags |= (int)__builtin_ctzll(hsz) << MAP_HUGE_SHIFT;
             page = hsz;
         } else {
             page = 2u << 20;
         }
     }
-    uint64_t len = spec->size + (page - 1);
-    if (len < spec->size || len > SIZE_MAX) {
-        free(st);
-        return host->set_error(VMMEM_EOVERFLOW, "mmap region at 0x%llx: size 0x%llx too large",
-                               (unsigned long long)spec->addr, (unsigned long long)spec->size);
-    }
-    st->len = (size_t)(len & ~(page - 1));
+    size_t len = 0;
+    if ((rc = mmap_round_len(spec, page, &len)) < 0)
+        return rc;
+    struct mmap_state *st = calloc(1, sizeof *st);
+    if (st == NULL)
+        return host->set_error(-ENOMEM, "out of memory");
+    st->len = len;
     void *a = mmap(NULL, st->len, prot, flags, -1, 0);
     if (a == MAP_FAILED) {
         int e = errno;

@@ -18,6 +18,8 @@
 
 static const struct vmmem_host *host;
 
+#include "mmap_opts.h"
+
 static const struct vmmem_option_desc mmap_options[] = {
     {"shared", VMMEM_OPT_FLAG, "a page-file-backed section (shareable)"},
     {"private", VMMEM_OPT_FLAG, "VirtualAlloc (the default)"},
@@ -51,16 +53,10 @@ static int mmap_map(const struct vmmem_provider *p, const struct vmmem_region_sp
 {
     (void)p;
     uint64_t page = host->page_size;
-    const char *prot_s = vmmem_spec_get(spec, "prot");
-    bool rw = true;
-    if (prot_s != NULL) {
-        if (strcmp(prot_s, "r") == 0)
-            rw = false;
-        else if (strcmp(prot_s, "rw") != 0)
-            return host->set_error(VMMEM_EBAD_VALUE,
-                                   "mmap region at 0x%llx: prot='%s' is not 'r' or 'rw'",
-                                   (unsigned long long)spec->addr, prot_s);
-    }
+    bool rw, shared;
+    int rc = mmap_parse_prot(spec, &rw);
+    if (rc < 0)
+        return rc;
     if (spec->host != NULL) {
         if (((uintptr_t)spec->host & (page - 1)) != 0)
             return host->set_error(-EINVAL, "mmap: adopted host pointer %p is not page-aligned",
@@ -82,21 +78,16 @@ static int mmap_map(const struct vmmem_provider *p, const struct vmmem_region_sp
         out->priv = st;
         return 0;
     }
-    bool shared = vmmem_spec_has(spec, "shared");
-    if (shared && vmmem_spec_has(spec, "private"))
-        return host->set_error(VMMEM_EBAD_VALUE,
-                               "mmap region at 0x%llx: 'shared' and 'private' exclude each other",
-                               (unsigned long long)spec->addr);
+    if ((rc = mmap_parse_sharing(spec, &shared)) < 0)
+        return rc;
     if (vmmem_spec_has(spec, "hugetlb") || vmmem_spec_has(spec, "hugepage"))
         return host->set_error(VMMEM_EUNSUPPORTED,
                                "mmap region at 0x%llx: huge pages (hugetlb, hugepage=) are not "
                                "supported on Windows",
                                (unsigned long long)spec->addr);
-    uint64_t len = spec->size + (page - 1);
-    if (len < spec->size || len > SIZE_MAX)
-        return host->set_error(VMMEM_EOVERFLOW, "mmap region at 0x%llx: size 0x%llx too large",
-                               (unsigned long long)spec->addr, (unsigned long long)spec->size);
-    len &= ~(page - 1);
+    size_t len = 0;
+    if ((rc = mmap_round_len(spec, page, &len)) < 0)
+        return rc;
     struct mmap_state *st = calloc(1, sizeof *st);
     if (st == NULL)
         return host->set_error(-ENOMEM, "out of memory");
@@ -104,7 +95,7 @@ static int mmap_map(const struct vmmem_provider *p, const struct vmmem_region_sp
     void *a;
     if (shared) {
         st->section = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE,
-                                         (DWORD)(len >> 32), (DWORD)len, NULL);
+                                         (DWORD)((uint64_t)len >> 32), (DWORD)len, NULL);
         if (st->section == NULL) {
             DWORD e = GetLastError();
             free(st);
