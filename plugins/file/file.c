@@ -255,11 +255,6 @@ static int file_map(const struct vmmem_provider *p, const struct vmmem_region_sp
     int rc = parse_req(spec, &rq);
     if (rc < 0)
         return rc;
-    if (spec->host != NULL)
-        return host->set_error(VMMEM_EUNSUPPORTED,
-                               "file region at 0x%llx: the file provider does not adopt host "
-                               "mappings",
-                               ADDR(spec));
     struct file_state *st = calloc(1, sizeof *st);
     if (st == NULL)
         return host->set_error(-ENOMEM, "out of memory");

@@ -24,8 +24,6 @@ struct file_req {
     bool shared, rw, create, seal, nosizecheck;
 };
 
-/* What stays alive with the region. */
-
 static int parse_req(const struct vmmem_region_spec *spec, struct file_req *rq)
 {
 #if defined(_WIN32)
@@ -112,6 +110,11 @@ static int parse_req(const struct vmmem_region_spec *spec, struct file_req *rq)
                                "file region at 0x%llx: offset 0x%llx + size 0x%llx is past the "
                                "largest file offset",
                                ADDR(spec), ULL(rq->offset), ULL(spec->size));
+    if (spec->host != NULL)
+        return host->set_error(VMMEM_EUNSUPPORTED,
+                               "file region at 0x%llx: the file provider does not adopt host "
+                               "mappings",
+                               ADDR(spec));
     return 0;
 }
 

@@ -91,11 +91,6 @@ static int file_map(const struct vmmem_provider *p, const struct vmmem_region_sp
     int rc = parse_req(spec, &rq);
     if (rc < 0)
         return rc;
-    if (spec->host != NULL)
-        return host->set_error(VMMEM_EUNSUPPORTED,
-                               "file region at 0x%llx: the file provider does not adopt host "
-                               "mappings",
-                               ADDR(spec));
     uint64_t page = host->page_size;
     uint64_t len = spec->size + (page - 1);
     if (len < spec->size || (len & ~(page - 1)) > SIZE_MAX)
