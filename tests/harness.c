@@ -2,7 +2,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 int vt_main(const struct vt_suite *const *suites)
 {
