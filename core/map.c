@@ -56,16 +56,14 @@ void vmmem__region_unref(struct vmmem_region *r)
     if (r == NULL || atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
         return;
     vmmem__region_logs_release(r);
-    if (r->alias_of != NULL) { /* a re-based view: the original owns the mapping */
-        vmmem_bitmap_free(atomic_load(&r->bitmap));
-        vmmem__region_unref(r->alias_of);
-        free(r);
-        return;
-    }
-    vmmem__prov_unmap(&r->prov, &r->spec, &r->mapping);
     vmmem_bitmap_free(atomic_load(&r->bitmap));
-    free_spec_copy(&r->spec);
-    vmmem__plugin_unref(r->prov.plugin);
+    if (r->alias_of != NULL) { /* a re-based view: the original owns the mapping */
+        vmmem__region_unref(r->alias_of);
+    } else {
+        vmmem__prov_unmap(&r->prov, &r->spec, &r->mapping);
+        free_spec_copy(&r->spec);
+        vmmem__plugin_unref(r->prov.plugin);
+    }
     free(r);
 }
 
@@ -113,13 +111,10 @@ int vmmem__region_new(struct vmmem_region **out, vmmem_registry *reg,
         free(r);
         return rc;
     }
-    if (copy_spec(&r->spec, spec) < 0) {
-        free_spec_copy(&r->spec);
-        vmmem__plugin_unref(r->prov.plugin);
-        free(r);
-        return vmmem__err(-ENOMEM, "out of memory");
-    }
-    rc = vmmem__prov_map(&r->prov, &r->spec, &r->mapping);
+    if (copy_spec(&r->spec, spec) < 0)
+        rc = vmmem__err(-ENOMEM, "out of memory");
+    else
+        rc = vmmem__prov_map(&r->prov, &r->spec, &r->mapping);
     if (rc < 0) {
         free_spec_copy(&r->spec);
         vmmem__plugin_unref(r->prov.plugin);
@@ -223,23 +218,37 @@ static void map_destroy(vmmem_map *m)
     free(m);
 }
 
-int vmmem__map_from_regions(vmmem_map **out, struct vmmem_region *const *rs, size_t n,
-                            uint64_t page_size, bool tracking)
+/* An empty map with room for n slots (untracked), or NULL. */
+static vmmem_map *map_alloc(size_t n, uint64_t page_size)
 {
     vmmem_map *m = calloc(1, sizeof *m);
     if (m == NULL || (m->slots = slots_alloc(n)) == NULL) {
         free(m);
-        return vmmem__err(-ENOMEM, "out of memory");
+        return NULL;
     }
     atomic_init(&m->refs, 1);
     atomic_init(&m->tracking, false);
     m->dirty_page_size = page_size;
     pthread_mutex_init(&m->lock, NULL);
-    for (size_t i = 0; i < n; i++) {
-        struct vmmem_region *r = rs[i];
-        m->slots[i] = (struct vmmem_slot){.start = r->start, .last = r->last, .host = r->host, .r = r, .prot = r->prot,
-                            .fast = vmmem__fast_bits(r->host, r->start, r->prot, NULL)};
-    }
+    return m;
+}
+
+/* The lookup entry of region r (dirty tracking off). */
+static struct vmmem_slot slot_of(struct vmmem_region *r)
+{
+    return (struct vmmem_slot){.start = r->start, .last = r->last, .host = r->host, .r = r,
+                               .prot = r->prot,
+                               .fast = vmmem__fast_bits(r->host, r->start, r->prot, NULL)};
+}
+
+int vmmem__map_from_regions(vmmem_map **out, struct vmmem_region *const *rs, size_t n,
+                            uint64_t page_size, bool tracking)
+{
+    vmmem_map *m = map_alloc(n, page_size);
+    if (m == NULL)
+        return vmmem__err(-ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        m->slots[i] = slot_of(rs[i]);
     m->n = n;
     qsort(m->slots, n, sizeof *m->slots, cmp_slot);
     for (size_t i = 1; i < n; i++) {
@@ -275,22 +284,15 @@ int vmmem__map_build(vmmem_map **out, vmmem_registry *reg, const struct vmmem_re
     int rc = check_opts(opts, &page);
     if (rc < 0)
         return rc;
-    vmmem_map *m = calloc(1, sizeof *m);
-    if (m == NULL || (m->slots = slots_alloc(n)) == NULL) {
-        free(m);
+    vmmem_map *m = map_alloc(n, page);
+    if (m == NULL)
         return vmmem__err(-ENOMEM, "out of memory");
-    }
-    atomic_init(&m->refs, 1);
-    atomic_init(&m->tracking, false);
-    m->dirty_page_size = page;
-    pthread_mutex_init(&m->lock, NULL);
     for (size_t i = 0; i < n; i++) {
         struct vmmem_region *r = NULL;
         rc = vmmem__region_new(&r, reg, &specs[i]);
         if (rc < 0)
             goto fail;
-        m->slots[m->n++] = (struct vmmem_slot){.start = r->start, .last = r->last, .host = r->host, .r = r, .prot = r->prot,
-                            .fast = vmmem__fast_bits(r->host, r->start, r->prot, NULL)};
+        m->slots[m->n++] = slot_of(r);
     }
     qsort(m->slots, m->n, sizeof *m->slots, cmp_slot);
     if (opts != NULL && (opts->flags & VMMEM_MAP_DIRTY_TRACKING) &&
