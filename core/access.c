@@ -395,8 +395,8 @@ map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val, vmmem_
     bool store = (dir & DIR_WRITE) != 0;
     if (m == NULL || val == NULL)
         return vmmem__err(-EINVAL, "NULL map or value pointer");
-    if (size != 1 && size != 2 && size != 4 && size != 8)
-        return vmmem__err(-EINVAL, "atomic access size %zu is not 1, 2, 4 or 8", size);
+    if (vmmem__check_atomic_size(size) < 0)
+        return -EINVAL;
     if (vmmem__check_order(order, store) < 0)
         return vmmem__err(-EINVAL, "memory order %d is not valid for an atomic %s", (int)order,
                           store ? "store" : "load");

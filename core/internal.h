@@ -378,6 +378,13 @@ VMMEM_HIDDEN int vmmem__precheck(const vmmem_map *m, uint64_t addr, size_t len, 
 /* A load (dir 0) or store (dir 1, | 2: do not mark) of an aligned 1/2/4/8-byte value. */
 VMMEM_HIDDEN int vmmem__map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val,
                                    vmmem_order order, int dir);
+/* 0 for an atomic access size of 1, 2, 4 or 8 bytes, else -EINVAL. */
+static inline int vmmem__check_atomic_size(size_t size)
+{
+    if (size == 1 || size == 2 || size == 4 || size == 8)
+        return 0;
+    return vmmem__err(-EINVAL, "atomic access size %zu is not 1, 2, 4 or 8", size);
+}
 /* 0 when order is valid for a load (store = false) or a store, else -EINVAL. */
 VMMEM_HIDDEN int vmmem__check_order(vmmem_order order, bool store);
 

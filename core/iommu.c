@@ -548,9 +548,9 @@ static int atomic_op(vmmem_iommu *im, uint64_t iova, size_t size, uint64_t *val,
         vmmem_map_unref(phys);
         return rc;
     }
-    if (size != 1 && size != 2 && size != 4 && size != 8) {
+    if ((rc = vmmem__check_atomic_size(size)) < 0) {
         vmmem_map_unref(phys);
-        return vmmem__err(-EINVAL, "atomic access size %zu is not 1, 2, 4 or 8", size);
+        return rc;
     }
     if (iova & (size - 1)) {
         vmmem_map_unref(phys);

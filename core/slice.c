@@ -215,8 +215,8 @@ int vmmem_slice_write(const vmmem_slice *s, size_t off, const void *buf, size_t 
 static int slice_atomic(const vmmem_slice *s, size_t off, size_t size, uint64_t *val,
                         vmmem_order order, bool store)
 {
-    if (size != 1 && size != 2 && size != 4 && size != 8)
-        return vmmem__err(-EINVAL, "atomic access size %zu is not 1, 2, 4 or 8", size);
+    if (vmmem__check_atomic_size(size) < 0)
+        return -EINVAL;
     if (val == NULL || vmmem__check_order(order, store) < 0)
         return vmmem__err(-EINVAL, "invalid memory order %d or NULL value for an atomic %s",
                           (int)order, store ? "store" : "load");
