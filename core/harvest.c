@@ -178,8 +178,13 @@ static void log_mark(struct vmmem_log *l, uint64_t gpa, uint64_t len)
         return;
     if (last >= limit)
         last = limit - 1;
-    for (uint64_t p = first; p <= last; p++)
-        atomic_fetch_or_explicit(&l->bits[p / 8], (uint8_t)(1u << (p % 8)), memory_order_release);
+    /* One OR per log byte (8 pages), not per page. */
+    for (uint64_t b = first / 8; b <= last / 8; b++) {
+        unsigned lo = b == first / 8 ? (unsigned)(first % 8) : 0;
+        unsigned hi = b == last / 8 ? (unsigned)(last % 8) : 7;
+        uint8_t mask = (uint8_t)((0xffu >> (7 - hi)) & (0xffu << lo));
+        atomic_fetch_or_explicit(&l->bits[b], mask, memory_order_release);
+    }
 }
 
 struct vmmem_log *vmmem__log_ref(struct vmmem_log *l)

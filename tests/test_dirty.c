@@ -1164,6 +1164,44 @@ static unsigned log_count(int fd, uint64_t offset, size_t size)
     return n;
 }
 
+/* Writes of 1 to 32 pages from every start page in a 64-page region: the log
+ * holds exactly those pages' bits, whatever log bytes the run starts and ends
+ * in (the log is marked a byte at a time). */
+static void test_log_runs(void)
+{
+    vmmem_map *m = new_map("mmap:addr=0,size=256K", 0, 0);
+    int fd = log_fd(4096);
+    static uint8_t big[32 * 4096];
+    if (m == NULL || fd < 0) {
+        vmmem_map_unref(m);
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    VT_ASSERT_RC(vmmem_map_attach_log(m, fd, 0, 4096), 0);
+    unsigned bad = 0;
+    for (unsigned first = 0; first < 32; first++) {
+        for (unsigned n = 1; n <= 32; n++) {
+            static const uint8_t zero[16];
+            CU_ASSERT_EQUAL(pwrite(fd, zero, sizeof zero, 0), (ssize_t)sizeof zero);
+            /* From 100 bytes into the first page to 1 byte into the last. */
+            uint64_t a = (uint64_t)first * 4096 + 100, len = (uint64_t)(n - 1) * 4096 + 1 - 100;
+            if (n == 1)
+                len = 1;
+            VT_ASSERT_RC(vmmem_write_slice(m, a, big, (size_t)len), 0);
+            uint8_t got[16], want[16] = {0};
+            CU_ASSERT_EQUAL(pread(fd, got, sizeof got, 0), (ssize_t)sizeof got);
+            for (unsigned p = first; p < first + n; p++)
+                want[p / 8] |= (uint8_t)(1u << (p % 8));
+            if (memcmp(got, want, sizeof got) != 0 && bad++ == 0)
+                fprintf(stdout, "\n    pages %u..%u: log bytes differ\n", first, first + n - 1);
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    vmmem_map_unref(m);
+    close(fd);
+}
+
 static void test_log_basic(void)
 {
     vmmem_map *m = new_map(DMAP, 0, 0);
@@ -1308,6 +1346,7 @@ static const struct vt_test harvest_tests[] = {
     {"partial pages and word boundaries", test_harvest_partial_pages_and_words},
     {"concurrent writers and harvester", test_harvest_concurrent},
     {"vhost-user log", test_log_basic},
+    {"vhost-user log: runs of pages across log bytes", test_log_runs},
     {"log page size and limits", test_log_page_size_and_limits},
     {"log errors", test_log_errors},
     {NULL, NULL},
