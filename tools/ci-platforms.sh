@@ -9,9 +9,18 @@
 # be called from .ci/run after the native suite.
 #
 # Packages (Debian bookworm, as root or through sudo):
-#   gcc-aarch64-linux-gnu, qemu-user, libcunit1-dev:arm64   (dpkg --add-architecture arm64)
+#   gcc-aarch64-linux-gnu, qemu-user, libc6-dev:arm64, libcunit1-dev:arm64
+#                                                           (dpkg --add-architecture arm64)
 #   libc6-dev-i386, lib32gcc-12-dev, libcunit1-dev:i386     (dpkg --add-architecture i386)
-#   gcc-mingw-w64-x86-64, wine64
+#   gcc-mingw-w64-x86-64, wine, wine64
+# libc6-dev:arm64 (with linux-libc-dev:arm64): Debian's cross compiler also
+# searches /usr/include, and on images where /usr/include/bits points at the
+# host's x86_64 headers, <errno.h> reached <asm/errno.h> of no architecture
+# ("asm/errno.h: No such file or directory", issue 20); the arm64 multiarch
+# include directory comes first once it exists.  wine: the wine64 package
+# alone puts no `wine` (nor `wineboot`) on PATH; the wine package does.
+# Each check below tests what the step really uses (the command, the header
+# as the cross compiler resolves it), not a proxy for it.
 # Not gcc-multilib: Debian's gcc-12-multilib conflicts with the aarch64
 # cross compiler; it only adds the /usr/include/asm link, which SConstruct
 # replaces with -idirafter /usr/include/x86_64-linux-gnu.  Never
@@ -27,12 +36,18 @@ need=""
 command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need="$need gcc-aarch64-linux-gnu"
 command -v qemu-aarch64 >/dev/null 2>&1 || need="$need qemu-user"
 [ -f /usr/lib/aarch64-linux-gnu/libcunit.so ] || need="$need libcunit1-dev:arm64"
+# What the aarch64 build includes: <errno.h> as the cross compiler resolves it.
+arm64_errno_ok() {
+    [ -f /usr/include/aarch64-linux-gnu/asm/errno.h ] &&
+        echo '#include <errno.h>' | aarch64-linux-gnu-gcc -E -x c - >/dev/null 2>&1
+}
+arm64_errno_ok || need="$need libc6-dev:arm64"
 [ -f /usr/lib32/crt1.o ] || need="$need libc6-dev-i386"
 [ -d /usr/lib/gcc/x86_64-linux-gnu/12/32 ] || need="$need lib32gcc-12-dev"
 [ -f /usr/lib/i386-linux-gnu/libcunit.so ] || need="$need libcunit1-dev:i386"
 if [ "${VMMEM_CI_WINDOWS:-1}" != 0 ]; then
     command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need="$need gcc-mingw-w64-x86-64"
-    command -v wine >/dev/null 2>&1 || need="$need wine64"
+    { command -v wine && command -v wineboot; } >/dev/null 2>&1 || need="$need wine wine64"
 fi
 if [ -n "$need" ]; then
     echo "ci-platforms: installing$need" >&2
@@ -52,6 +67,20 @@ if [ -n "$need" ]; then
     fi
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need \
         >/dev/null || { echo "ci-platforms: apt-get install failed" >&2; exit 1; }
+fi
+# After the install, what the steps use must be there: say which is missing
+# rather than fail deep inside a build.
+missing=""
+arm64_errno_ok || missing="$missing arm64-<asm/errno.h>"
+command -v qemu-aarch64 >/dev/null 2>&1 || missing="$missing qemu-aarch64"
+if [ "${VMMEM_CI_WINDOWS:-1}" != 0 ]; then
+    command -v wine >/dev/null 2>&1 || missing="$missing wine"
+    command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing="$missing x86_64-w64-mingw32-gcc"
+fi
+if [ -n "$missing" ]; then
+    echo "ci-platforms: still missing after install:$missing" >&2
+    echo "platforms: 0 passed, 1 failed"
+    exit 1
 fi
 
 pass=0 fail=0 rc=0
