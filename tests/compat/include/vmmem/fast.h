@@ -1,0 +1,341 @@
+/*
+ * libvmmem - header-inline fast paths for the hottest accesses.
+ *
+ * vmmem_fast_find, vmmem_fast_read_obj, vmmem_fast_write_obj,
+ * vmmem_fast_load_u32, vmmem_fast_store_u32, vmmem_fast_read_slice and
+ * vmmem_fast_write_slice have exactly the contracts of the functions they
+ * are named after (map.h), but the common case - the access lies inside one
+ * ordinary (host-mapped) region, or a slice copy spans two touching ones,
+ * and dirty tracking is off for it - is compiled into the caller: a
+ * bisection over the map's lookup table and the load, store or copy, with
+ * no call at all.  Every other case calls the exported function.
+ *
+ * To allow this the first fields of a map and its lookup entries below are
+ * part of libvmmem's ABI (they change only with the SONAME).  They are for
+ * these functions only: never read or write them yourself.
+ */
+#ifndef VMMEM_FAST_H
+#define VMMEM_FAST_H
+
+#include <string.h>
+
+#include "map.h"
+
+VMMEM_BEGIN_DECLS
+
+struct vmmem__fast_slot {
+    uint64_t start;
+    uint64_t last;
+    uint8_t *host; /* NULL: map-on-access */
+    const void *region;
+    int prot;
+    void *dirty;   /* non-NULL while this map tracks dirty pages */
+    uint32_t fast; /* VMMEM__FASTBIT_*: what the inline paths may do here (read atomically) */
+    uint32_t pad32_;
+    uint64_t pad_;
+};
+
+/* Set only when host - start is a multiple of 8, so an aligned guest address
+ * is an aligned host address. */
+#define VMMEM__FASTBIT_R 1u /* host-mapped and readable */
+#define VMMEM__FASTBIT_W 2u /* host-mapped, writable and not dirty-tracked */
+#define VMMEM__FASTBIT_D 4u /* host-mapped, writable, dirty-tracked in `dirty` */
+
+/* The head of a dirty bitmap, for marking one word inline. */
+struct vmmem__fast_bitmap {
+    uint64_t bytes;
+    uint64_t pages;
+    unsigned page_shift;
+    bool enabled;
+    uint64_t gpa;
+    void *log; /* an attached vhost-user log: marking goes through the library */
+    size_t nwords;
+    /* the words follow the head (no flexible array member: C++ has none) */
+};
+
+struct vmmem__fast_head {
+    long refs;
+    size_t n;
+    const struct vmmem__fast_slot *slots;
+};
+
+#if defined(__GNUC__) && !defined(VMMEM_NO_FAST_PATH)
+#define VMMEM__FAST 1
+#define VMMEM__ALWAYS_INLINE inline __attribute__((always_inline))
+#define VMMEM__LIKELY(x) __builtin_expect(!!(x), 1)
+#else
+#define VMMEM__FAST 0
+#define VMMEM__ALWAYS_INLINE inline
+#endif
+
+/*
+ * One 8-byte access to guest memory that is never split: a volatile access
+ * on 64-bit hosts; on 32-bit hosts (where a volatile uint64_t is two 32-bit
+ * moves) a relaxed 64-bit atomic, which the compiler emits as one access.
+ */
+#if UINTPTR_MAX > 0xffffffffu || !defined(__GNUC__)
+#define VMMEM__LD64(p) (*(const volatile uint64_t *)(const void *)(p))
+#define VMMEM__ST64(p, v) (*(volatile uint64_t *)(void *)(p) = (v))
+#else
+#define VMMEM__LD64(p) __atomic_load_n((const uint64_t *)(const void *)(p), __ATOMIC_RELAXED)
+#define VMMEM__ST64(p, v) __atomic_store_n((uint64_t *)(void *)(p), (v), __ATOMIC_RELAXED)
+#endif
+
+#if VMMEM__FAST
+/* The slot holding addr, or NULL: a branch-free bisection for the last slot
+ * whose start <= addr, then the end test. */
+static VMMEM__ALWAYS_INLINE const struct vmmem__fast_slot *
+vmmem__fast_lookup(const vmmem_map *m, vmmem_gaddr_t addr)
+{
+    const struct vmmem__fast_head *h = (const struct vmmem__fast_head *)(const void *)m;
+    const struct vmmem__fast_slot *s = h->slots;
+    size_t n = h->n;
+    if (n == 0 || addr < s->start)
+        return NULL;
+    while (n > 1) {
+        size_t half = n / 2;
+        s = (s[half].start <= addr) ? s + half : s;
+        n -= half;
+    }
+    return addr <= s->last ? s : NULL;
+}
+
+/* The ordinary slot holding [addr, addr+len), usable for this access, or NULL. */
+static VMMEM__ALWAYS_INLINE const struct vmmem__fast_slot *
+vmmem__fast_slot_for(const vmmem_map *m, vmmem_gaddr_t addr, size_t len, uint32_t need)
+{
+    const struct vmmem__fast_slot *s = vmmem__fast_lookup(m, addr);
+    /* need is a constant: with 0 the fast bits are not loaded here at all
+     * (the caller tests them itself). */
+    if (VMMEM__LIKELY(s != NULL && (uint64_t)len - 1 <= s->last - addr &&
+                      (need == 0 ||
+                       (__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & need) == need)))
+        return s;
+    return NULL;
+}
+#endif
+
+/* vmmem_map_find without the call (NULL for a hole; *offset as there). */
+static inline const vmmem_region *vmmem_fast_find(const vmmem_map *m, vmmem_gaddr_t addr,
+                                                  uint64_t *offset)
+{
+#if VMMEM__FAST
+    const struct vmmem__fast_slot *s = m != NULL ? vmmem__fast_lookup(m, addr) : NULL;
+    if (s == NULL)
+        return NULL;
+    if (offset != NULL)
+        *offset = addr - s->start;
+    return (const vmmem_region *)s->region;
+#else
+    return vmmem_map_find(m, addr, offset);
+#endif
+}
+
+#if VMMEM__FAST
+/* A tracked (or otherwise unusual) 8-byte write: out of line, so the common
+ * untracked path above stays small.  Marks one bitmap word inline when it
+ * can: the data, then its page's bit with a release RMW (a harvest that
+ * sees the bit sees the data); anything else goes through the library. */
+static __attribute__((noinline, unused)) int
+vmmem__fast_write_tracked(const vmmem_map *m, const struct vmmem__fast_slot *s, vmmem_gaddr_t addr,
+                          const void *obj)
+{
+    uint64_t off = addr - s->start, t;
+    const struct vmmem__fast_bitmap *b =
+        (const struct vmmem__fast_bitmap *)__atomic_load_n(&s->dirty, __ATOMIC_ACQUIRE);
+    if ((__atomic_load_n(&s->fast, __ATOMIC_ACQUIRE) & VMMEM__FASTBIT_D) && b != NULL &&
+        off < b->bytes && 8 <= b->bytes - off && __atomic_load_n(&b->log, __ATOMIC_RELAXED) == NULL) {
+        uint64_t p0 = off >> b->page_shift, p1 = (off + 7) >> b->page_shift;
+        if ((p0 >> 6) == (p1 >> 6)) {
+            memcpy(&t, obj, 8);
+            VMMEM__ST64(s->host + off, t);
+            uint64_t mask = (~0ull >> (63 - (p1 & 63))) & (~0ull << (p0 & 63));
+            uint64_t *words = (uint64_t *)(uintptr_t)(b + 1);
+            __atomic_fetch_or(&words[p0 >> 6], mask, __ATOMIC_RELEASE);
+            return 0;
+        }
+    }
+    return vmmem_write_obj(m, addr, obj, 8);
+}
+#endif
+
+static inline int vmmem_fast_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, const void *obj,
+                                       size_t size)
+{
+#if VMMEM__FAST
+    const struct vmmem__fast_slot *s;
+    if (m != NULL && obj != NULL && size == 8 && (addr & 7) == 0 &&
+        (s = vmmem__fast_slot_for(m, addr, 8, 0)) != NULL) {
+        if (VMMEM__LIKELY(__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & VMMEM__FASTBIT_W)) {
+            uint64_t t; /* one aligned access: never torn */
+            memcpy(&t, obj, 8);
+            VMMEM__ST64(s->host + (addr - s->start), t);
+            return 0;
+        }
+        return vmmem__fast_write_tracked(m, s, addr, obj);
+    }
+#endif
+    return vmmem_write_obj(m, addr, obj, size);
+}
+
+static inline int vmmem_fast_read_obj(const vmmem_map *m, vmmem_gaddr_t addr, void *obj,
+                                      size_t size)
+{
+#if VMMEM__FAST
+    const struct vmmem__fast_slot *s;
+    if (m != NULL && obj != NULL && size == 8 && (addr & 7) == 0 &&
+        (s = vmmem__fast_slot_for(m, addr, 8, VMMEM__FASTBIT_R)) != NULL) {
+        uint64_t t = VMMEM__LD64(s->host + (addr - s->start));
+        memcpy(obj, &t, 8);
+        return 0;
+    }
+#endif
+    return vmmem_read_obj(m, addr, obj, size);
+}
+
+/* vmmem_store / vmmem_load for 4-byte values with a constant order. */
+static inline int vmmem_fast_store_u32(const vmmem_map *m, vmmem_gaddr_t addr, uint32_t v,
+                                       vmmem_order order)
+{
+#if VMMEM__FAST
+    const struct vmmem__fast_slot *s;
+    if (m != NULL && (addr & 3) == 0 &&
+        (order == VMMEM_RELAXED || order == VMMEM_RELEASE || order == VMMEM_SEQ_CST) &&
+        (s = vmmem__fast_slot_for(m, addr, 4, VMMEM__FASTBIT_W)) != NULL) {
+        uint32_t *p = (uint32_t *)(void *)(s->host + (addr - s->start));
+        if (order == VMMEM_RELAXED)
+            __atomic_store_n(p, v, __ATOMIC_RELAXED);
+        else if (order == VMMEM_RELEASE)
+            __atomic_store_n(p, v, __ATOMIC_RELEASE);
+        else
+            __atomic_store_n(p, v, __ATOMIC_SEQ_CST);
+        return 0;
+    }
+#endif
+    return vmmem_store(m, addr, 4, v, order);
+}
+
+static inline int vmmem_fast_load_u32(const vmmem_map *m, vmmem_gaddr_t addr, uint32_t *v,
+                                      vmmem_order order)
+{
+#if VMMEM__FAST
+    const struct vmmem__fast_slot *s;
+    if (m != NULL && v != NULL && (addr & 3) == 0 &&
+        (order == VMMEM_RELAXED || order == VMMEM_ACQUIRE || order == VMMEM_SEQ_CST) &&
+        (s = vmmem__fast_slot_for(m, addr, 4, VMMEM__FASTBIT_R)) != NULL) {
+        const uint32_t *p = (const uint32_t *)(const void *)(s->host + (addr - s->start));
+        if (order == VMMEM_RELAXED)
+            *v = __atomic_load_n(p, __ATOMIC_RELAXED);
+        else if (order == VMMEM_ACQUIRE)
+            *v = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+        else
+            *v = __atomic_load_n(p, __ATOMIC_SEQ_CST);
+        return 0;
+    }
+#endif
+    uint64_t w = 0;
+    int rc = vmmem_load(m, addr, 4, &w, order);
+    if (rc == 0 && v != NULL)
+        *v = (uint32_t)w;
+    return rc;
+}
+
+#if VMMEM__FAST
+/* Copy n (> 8) bytes: two overlapping fixed-size moves up to 32 bytes (no
+ * call), memcpy beyond.  Pieces of 8 bytes or less never come here: the
+ * library copies those with single accesses, so an aligned u16/u32/u64 is
+ * never torn. */
+static VMMEM__ALWAYS_INLINE void vmmem__fast_copy(uint8_t *d, const uint8_t *s, size_t n)
+{
+    if (n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n <= 32) {
+        uint8_t a[16], b[16];
+        memcpy(a, s, 16);
+        memcpy(b, s + n - 16, 16);
+        memcpy(d, a, 16);
+        memcpy(d + n - 16, b, 16);
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
+/* [addr, addr+len) in one ordinary region, or across the seam into the
+ * touching next one, every piece over 8 bytes, each region allowing need:
+ * the host pointers and the length of the first piece; else 0. */
+static VMMEM__ALWAYS_INLINE int vmmem__fast_span(const vmmem_map *m, vmmem_gaddr_t addr,
+                                                 size_t len, uint32_t need, uint8_t **p0,
+                                                 uint8_t **p1, size_t *n0)
+{
+    const struct vmmem__fast_head *h = (const struct vmmem__fast_head *)(const void *)m;
+    const struct vmmem__fast_slot *s = vmmem__fast_lookup(m, addr);
+    if (s == NULL || (__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & need) != need)
+        return 0;
+    uint64_t room = s->last - addr; /* bytes from addr to the region's end, minus one */
+    *p0 = s->host + (addr - s->start);
+    if ((uint64_t)len - 1 <= room) {
+        *n0 = len;
+        return 1;
+    }
+    const struct vmmem__fast_slot *t = s + 1;
+    size_t first = (size_t)room + 1, rest = len - first;
+    if (first > 8 && rest > 8 && (size_t)(t - h->slots) < h->n && t->start == s->last + 1 &&
+        (__atomic_load_n(&t->fast, __ATOMIC_RELAXED) & need) == need &&
+        (uint64_t)rest - 1 <= t->last - t->start) {
+        *p1 = t->host;
+        *n0 = first;
+        return 1;
+    }
+    return 0;
+}
+#endif
+
+/*
+ * vmmem_read_slice / vmmem_write_slice for copies of more than 8 bytes, in
+ * one region or across the seam of two touching ones (a descriptor, a
+ * header): inline when every byte is in ordinary untracked memory (writes)
+ * or ordinary memory (reads), checked in full before anything is copied.
+ * Everything else - 8 bytes or less, holes, dirty tracking, map-on-access,
+ * read-only - calls the exported function, with its exact contract.
+ */
+static inline int vmmem_fast_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, void *buf,
+                                        size_t len)
+{
+#if VMMEM__FAST
+    uint8_t *p0, *p1 = NULL;
+    size_t n0;
+    if (m != NULL && buf != NULL && len > 8 &&
+        vmmem__fast_span(m, addr, len, VMMEM__FASTBIT_R, &p0, &p1, &n0)) {
+        vmmem__fast_copy((uint8_t *)buf, p0, n0);
+        if (n0 != len)
+            vmmem__fast_copy((uint8_t *)buf + n0, p1, len - n0);
+        return 0;
+    }
+#endif
+    return vmmem_read_slice(m, addr, buf, len);
+}
+
+static inline int vmmem_fast_write_slice(const vmmem_map *m, vmmem_gaddr_t addr, const void *buf,
+                                         size_t len)
+{
+#if VMMEM__FAST
+    uint8_t *p0, *p1 = NULL;
+    size_t n0;
+    if (m != NULL && buf != NULL && len > 8 &&
+        vmmem__fast_span(m, addr, len, VMMEM__FASTBIT_W, &p0, &p1, &n0)) {
+        vmmem__fast_copy(p0, (const uint8_t *)buf, n0);
+        if (n0 != len)
+            vmmem__fast_copy(p1, (const uint8_t *)buf + n0, len - n0);
+        return 0;
+    }
+#endif
+    return vmmem_write_slice(m, addr, buf, len);
+}
+
+VMMEM_END_DECLS
+
+#endif

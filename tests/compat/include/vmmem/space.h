@@ -1,0 +1,105 @@
+/*
+ * libvmmem - memory hot-plug: an address space that publishes the current
+ * guest memory map (the crate's GuestMemoryAtomic).
+ *
+ * Readers (vCPU and device threads) take a snapshot with
+ * vmmem_space_snapshot(): no lock, no blocking, one reference-counted map
+ * that stays valid - every region of it stays mapped - until they drop it
+ * with vmmem_map_unref().  Writers (serialized by an internal mutex) add,
+ * remove, replace or re-base regions; each change builds a new map and
+ * publishes it atomically.  A removed region is unmapped when the last
+ * snapshot holding it is dropped.  A failing change leaves the published
+ * map exactly as it was.
+ *
+ * A space may be empty (no regions): its snapshot is a map with zero
+ * regions, on which every access fails with VMMEM_EINVALID_ADDRESS.
+ */
+#ifndef VMMEM_SPACE_H
+#define VMMEM_SPACE_H
+
+#include "map.h"
+
+VMMEM_BEGIN_DECLS
+
+typedef struct vmmem_space vmmem_space;
+
+/* A space publishing initial (a reference is taken), or empty when NULL.
+ * opts (dirty page size, tracking) apply to every map the space builds; a
+ * page size different from initial's is -EINVAL. */
+VMMEM_EXPORT int vmmem_space_new(vmmem_space **out, vmmem_map *initial,
+                                 const struct vmmem_map_options *opts);
+/* Drop the space's reference to its current map; snapshots stay valid. */
+VMMEM_EXPORT void vmmem_space_free(vmmem_space *s);
+
+/* The current map, with a reference the caller must drop (never NULL for a
+ * valid space).  Lock-free and wait-free for readers.  Taking the reference
+ * writes the map's shared counter: threads snapshotting the same space at a
+ * high rate contend on it; they can use read sections instead. */
+VMMEM_EXPORT vmmem_map *vmmem_space_snapshot(vmmem_space *s);
+
+/*
+ * Read sections: the current map without taking a reference.  Between
+ * vmmem_space_read_begin and vmmem_space_read_end the map returned stays
+ * valid; the thread writes only a counter of its own (one cache line per
+ * thread, up to 32 threads), so many threads read one space without
+ * contending.  Writers wait for every section that may still use the map
+ * they replace: keep sections short and never block inside one.  A writer
+ * call on the same space from inside a section fails with -EDEADLK rather
+ * than wait for itself.  Up to 8 sections may be nested per thread
+ * (-EMLINK beyond).  The section struct is the caller's; end it in the
+ * thread that began it, and before freeing the space (ended by another
+ * thread, the counters stay right but the beginning thread keeps counting
+ * itself inside until it exits).  Returns NULL on bad
+ * arguments, with sec->space cleared so that read_end does nothing.  The
+ * -EDEADLK check covers one space: a thread inside a section of space A
+ * writing to space B while another thread inside a section of B writes to
+ * A deadlocks both, as with any two read-write locks taken in two orders.
+ */
+struct vmmem_read_section {
+    vmmem_space *space; /* set by read_begin, cleared by read_end */
+    unsigned stripe, phase;
+    const void *owner; /* the thread that began it */
+};
+VMMEM_EXPORT const vmmem_map *vmmem_space_read_begin(vmmem_space *s,
+                                                     struct vmmem_read_section *sec);
+VMMEM_EXPORT void vmmem_space_read_end(struct vmmem_read_section *sec);
+
+/* Map one region (spec, through reg) and publish a map that adds it.
+ * VMMEM_EOVERLAP if it overlaps a published region. */
+VMMEM_EXPORT int vmmem_space_add(vmmem_space *s, vmmem_registry *reg,
+                                 const struct vmmem_region_spec *spec);
+/* Publish a map without the region of exactly [base, base+size):
+ * VMMEM_EINVALID_ADDRESS when no region has that base and size. */
+VMMEM_EXPORT int vmmem_space_remove(vmmem_space *s, vmmem_gaddr_t base, uint64_t size);
+/* Remove [base, base+size) and add spec in one publication. */
+VMMEM_EXPORT int vmmem_space_replace(vmmem_space *s, vmmem_gaddr_t base, uint64_t size,
+                                     vmmem_registry *reg, const struct vmmem_region_spec *spec);
+/* Publish the same mapping of region [base, base+size) at new_base instead
+ * (no copy, no remap). */
+VMMEM_EXPORT int vmmem_space_rebase(vmmem_space *s, vmmem_gaddr_t base, uint64_t size,
+                                    vmmem_gaddr_t new_base);
+/* Publish m as a whole (a reference is taken).  -EINVAL when m's dirty
+ * page size differs from the space's (one region's pages must be counted
+ * one way in every map of the space).  When a vhost-user log is attached to
+ * the space (vmmem_space_attach_log), m gets it (tracking on). */
+VMMEM_EXPORT int vmmem_space_publish(vmmem_space *s, vmmem_map *m);
+
+/*
+ * The vhost-user dirty log (dirty.h) for the whole space: the space keeps
+ * it, attaches it to the published map and to every map it publishes later,
+ * so regions added during a migration mark it too.  Same arguments and
+ * errors as vmmem_map_attach_log (detach: -ENOENT when the space has none);
+ * both take the writers' lock, so no publication can come between, and
+ * both are -EDEADLK from inside a read section of the space.  After a
+ * detach (or an attach replacing it) no region of the space marks the old
+ * log, even through old snapshots, and it is unmapped once the writers
+ * marking it at that moment are done (the call waits for them); only
+ * regions already removed from the space, still held by old snapshots,
+ * keep it until they go.
+ */
+VMMEM_EXPORT int vmmem_space_attach_log(vmmem_space *s, int fd, uint64_t offset, uint64_t size);
+VMMEM_EXPORT int vmmem_space_detach_log(vmmem_space *s);
+
+VMMEM_END_DECLS
+
+#endif
