@@ -5,6 +5,7 @@
  * column of the offending text and quote it.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,15 +107,32 @@ static bool is_blank(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* Parser state over the text; pos is an index. */
+/* Parser state over the text; pos is an index, region the one being read. */
 struct parser {
     const char *t;
     size_t pos;
+    size_t region;
 };
 
 static int col(size_t pos)
 {
     return pos >= (size_t)INT32_MAX ? INT32_MAX : (int)pos + 1;
+}
+
+/* The one location format of every config message: " (region N, column C)",
+ * or " (region N)" when there is no text (C arrays of specs). */
+struct loc {
+    char s[48];
+};
+
+static struct loc loc(size_t region, int column)
+{
+    struct loc l;
+    if (column > 0)
+        snprintf(l.s, sizeof l.s, " (region %zu, column %d)", region, column);
+    else
+        snprintf(l.s, sizeof l.s, " (region %zu)", region);
+    return l;
 }
 
 static void skip_blanks(struct parser *ps)
@@ -166,8 +184,8 @@ static int read_value(struct parser *ps, char **out)
             if (e == '\0') {
                 free(v);
                 return vmmem__err_col(VMMEM_ESYNTAX, col(ps->pos),
-                                      "dangling '\\' at the end of the config (column %d)",
-                                      col(ps->pos));
+                                      "dangling '\\' at the end of the config%s",
+                                      loc(ps->region, col(ps->pos)).s);
             }
             v[n++] = e;
             keep = n;
@@ -216,13 +234,12 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
     size_t name_end = ps->pos;
     skip_blanks(ps);
     if (name_end == start)
-        return vmmem__err_col(VMMEM_ESYNTAX, col(start),
-                              "expected a provider name at column %d: '%s'", col(start),
-                              excerpt(t, start, ex, sizeof ex));
+        return vmmem__err_col(VMMEM_ESYNTAX, col(start), "expected a provider name: '%s'%s",
+                              excerpt(t, start, ex, sizeof ex), loc(ps->region, col(start)).s);
     if (t[ps->pos] != ':')
         return vmmem__err_col(VMMEM_ESYNTAX, col(ps->pos),
-                              "expected ':' after provider name at column %d: '%s'", col(ps->pos),
-                              excerpt(t, start, ex, sizeof ex));
+                              "expected ':' after the provider name: '%s'%s",
+                              excerpt(t, start, ex, sizeof ex), loc(ps->region, col(ps->pos)).s);
     s->provider = strndup(t + start, name_end - start);
     if (s->provider == NULL)
         return -ENOMEM;
@@ -237,13 +254,12 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
         skip_blanks(ps);
         char c0 = t[ps->pos];
         if (kend == kpos)
-            return vmmem__err_col(VMMEM_ESYNTAX, col(kpos),
-                                  "expected an option key at column %d: '%s'", col(kpos),
-                                  excerpt(t, kpos, ex, sizeof ex));
+            return vmmem__err_col(VMMEM_ESYNTAX, col(kpos), "expected an option key: '%s'%s",
+                                  excerpt(t, kpos, ex, sizeof ex), loc(ps->region, col(kpos)).s);
         if (c0 != '=' && c0 != ',' && c0 != ';' && c0 != '\0')
-            return vmmem__err_col(VMMEM_ESYNTAX, col(ps->pos),
-                                  "unexpected character '%c' at column %d in '%s'", c0,
-                                  col(ps->pos), excerpt(t, kpos, ex, sizeof ex));
+            return vmmem__err_col(VMMEM_ESYNTAX, col(ps->pos), "unexpected character '%c' in '%s'%s",
+                                  c0, excerpt(t, kpos, ex, sizeof ex),
+                                  loc(ps->region, col(ps->pos)).s);
         char *key = strndup(t + kpos, kend - kpos);
         if (key == NULL)
             return -ENOMEM;
@@ -259,10 +275,11 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
                 return rc;
             }
             if (val[0] == '\0') {
-                free(key);
                 free(val);
-                return vmmem__err_col(VMMEM_ESYNTAX, vcol, "empty value for key at column %d",
-                                      vcol);
+                rc = vmmem__err_col(VMMEM_ESYNTAX, vcol, "empty value for key '%s'%s", key,
+                                    loc(ps->region, vcol).s);
+                free(key);
+                return rc;
             }
         }
         bool is_addr = strcmp(key, "addr") == 0, is_size = strcmp(key, "size") == 0;
@@ -270,14 +287,14 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
             bool *have = is_addr ? &have_addr : &have_size;
             int rc = 0;
             if (*have)
-                rc = vmmem__err_col(VMMEM_EDUPLICATE_KEY, col(kpos),
-                                    "duplicate key '%s' at column %d", key, col(kpos));
+                rc = vmmem__err_col(VMMEM_EDUPLICATE_KEY, col(kpos), "duplicate key '%s'%s", key,
+                                    loc(ps->region, col(kpos)).s);
             else if (val == NULL)
-                rc = vmmem__err_col(VMMEM_EBAD_VALUE, col(kpos),
-                                    "key '%s' at column %d needs a value", key, col(kpos));
+                rc = vmmem__err_col(VMMEM_EBAD_VALUE, col(kpos), "key '%s' needs a value%s", key,
+                                    loc(ps->region, col(kpos)).s);
             else if ((rc = vmmem_parse_size(val, is_addr ? &s->addr : &s->size)) < 0)
-                rc = vmmem__err_col(VMMEM_EBAD_NUMBER, vcol,
-                                    "bad number '%s' for '%s' at column %d", val, key, vcol);
+                rc = vmmem__err_col(VMMEM_EBAD_NUMBER, vcol, "bad number '%s' for '%s'%s", val,
+                                    key, loc(ps->region, vcol).s);
             if (rc == 0) {
                 *have = true;
                 if (!is_addr)
@@ -291,7 +308,8 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
             for (size_t j = 0; j < s->n_options; j++) {
                 if (strcmp(s->options[j].key, key) == 0) {
                     int rc = vmmem__err_col(VMMEM_EDUPLICATE_KEY, col(kpos),
-                                            "duplicate key '%s' at column %d", key, col(kpos));
+                                            "duplicate key '%s'%s", key,
+                                            loc(ps->region, col(kpos)).s);
                     free(key);
                     free(val);
                     return rc;
@@ -315,18 +333,20 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
     while (c->text_end > start && is_blank(t[c->text_end - 1]))
         c->text_end--;
     if (!have_addr || !have_size)
-        return vmmem__err_col(VMMEM_EMISSING_KEY, c->region,
-                              "region at column %d ('%s') has no '%s=' key", c->region,
-                              excerpt(t, start, ex, sizeof ex), have_addr ? "size" : "addr");
+        return vmmem__err_col(VMMEM_EMISSING_KEY, c->region, "region '%s' has no '%s=' key%s",
+                              excerpt(t, start, ex, sizeof ex), have_addr ? "size" : "addr",
+                              loc(ps->region, c->region).s);
     char vx[64];
     if (s->size == 0)
-        return vmmem__err_col(VMMEM_EZERO_SIZE, c->size_val, "size '%s' at column %d is zero",
-                              value_at(t, (size_t)c->size_val - 1, vx, sizeof vx), c->size_val);
+        return vmmem__err_col(VMMEM_EZERO_SIZE, c->size_val, "size '%s' is zero%s",
+                              value_at(t, (size_t)c->size_val - 1, vx, sizeof vx),
+                              loc(ps->region, c->size_val).s);
     if (s->size - 1 > UINT64_MAX - s->addr)
         return vmmem__err_col(VMMEM_EOVERFLOW, c->size_val,
-                              "size '%s' at column %d: addr 0x%llx + size 0x%llx passes 2^64",
-                              value_at(t, (size_t)c->size_val - 1, vx, sizeof vx), c->size_val,
-                              (unsigned long long)s->addr, (unsigned long long)s->size);
+                              "size '%s': addr 0x%llx + size 0x%llx passes 2^64%s",
+                              value_at(t, (size_t)c->size_val - 1, vx, sizeof vx),
+                              (unsigned long long)s->addr, (unsigned long long)s->size,
+                              loc(ps->region, c->size_val).s);
     return 0;
 }
 
@@ -339,7 +359,7 @@ int vmmem_config_parse(const char *text, vmmem_config **out)
         free(cfg);
         return vmmem__err(-ENOMEM, "out of memory parsing config");
     }
-    struct parser ps = {cfg->text, 0};
+    struct parser ps = {cfg->text, 0, 0};
     int rc = 0;
     size_t cap = 0;
     for (;;) {
@@ -347,8 +367,8 @@ int vmmem_config_parse(const char *text, vmmem_config **out)
         if (text[ps.pos] == '\0')
             break;
         if (text[ps.pos] == ';') {
-            rc = vmmem__err_col(VMMEM_ESYNTAX, col(ps.pos), "empty region at column %d",
-                                col(ps.pos));
+            rc = vmmem__err_col(VMMEM_ESYNTAX, col(ps.pos), "empty region%s",
+                                loc(cfg->n, col(ps.pos)).s);
             goto fail;
         }
         if (cfg->n == cap) {
@@ -368,7 +388,7 @@ int vmmem_config_parse(const char *text, vmmem_config **out)
         memset(s, 0, sizeof *s);
         memset(c, 0, sizeof *c);
         c->text = cfg->text;
-        cfg->n++;
+        ps.region = cfg->n++;
         rc = parse_region(&ps, s, c);
         if (rc == -ENOMEM)
             goto nomem;
@@ -409,34 +429,32 @@ static int check_keys(const struct vmmem_provider *p, const struct vmmem_region_
         const struct vmmem_option *o = &s->options[j];
         int kcol = c ? c->keys[j] : -1;
         if (o->key == NULL)
-            return vmmem__err(-EINVAL, "region %zu: option %zu has a NULL key", idx, j);
+            return vmmem__err(-EINVAL, "option %zu has a NULL key%s", j, loc(idx, -1).s);
         const struct vmmem_option_desc *d = find_desc(p, o->key);
         if (d == NULL)
-            return vmmem__err_col(VMMEM_EUNKNOWN_KEY, kcol,
-                                  "unknown key '%s' for provider '%s' (region %zu%s%d)", o->key,
-                                  p->name, idx, c ? ", column " : ", option ",
-                                  c ? kcol : (int)j);
+            return vmmem__err_col(VMMEM_EUNKNOWN_KEY, kcol, "unknown key '%s' for provider '%s'%s",
+                                  o->key, p->name, loc(idx, kcol).s);
         bool bare = o->value == NULL || o->value[0] == '\0';
         if ((d->flags & VMMEM_OPT_FLAG) && !bare)
             return vmmem__err_col(VMMEM_EBAD_VALUE, kcol,
                                   "key '%s' of provider '%s' is a flag and takes no value "
-                                  "(got '%s')",
-                                  o->key, p->name, o->value);
+                                  "(got '%s')%s",
+                                  o->key, p->name, o->value, loc(idx, kcol).s);
         if (!(d->flags & VMMEM_OPT_FLAG) && bare)
             return vmmem__err_col(VMMEM_EBAD_VALUE, kcol,
-                                  "key '%s' of provider '%s' needs a value ('%s=...')", o->key,
-                                  p->name, o->key);
+                                  "key '%s' of provider '%s' needs a value ('%s=...')%s", o->key,
+                                  p->name, o->key, loc(idx, kcol).s);
         for (size_t k = 0; k < j; k++)
             if (strcmp(s->options[k].key, o->key) == 0)
-                return vmmem__err_col(VMMEM_EDUPLICATE_KEY, kcol, "duplicate key '%s'",
-                                      o->key);
+                return vmmem__err_col(VMMEM_EDUPLICATE_KEY, kcol, "duplicate key '%s'%s",
+                                      o->key, loc(idx, kcol).s);
     }
     if (p->options != NULL)
         for (const struct vmmem_option_desc *d = p->options; d->key != NULL; d++)
             if ((d->flags & VMMEM_OPT_REQUIRED) && vmmem_spec_get(s, d->key) == NULL)
                 return vmmem__err_col(VMMEM_EMISSING_KEY, c ? c->region : -1,
-                                      "provider '%s' needs key '%s=' (region %zu)", p->name,
-                                      d->key, idx);
+                                      "provider '%s' needs key '%s='%s", p->name, d->key,
+                                      loc(idx, c ? c->region : -1).s);
     return 0;
 }
 
@@ -464,22 +482,27 @@ static int validate(vmmem_registry *reg, const struct vmmem_region_spec *specs, 
         const struct vmmem_region_spec *s = &specs[i];
         int rcol = cols ? cols[i].region : -1;
         if (s->provider == NULL)
-            return vmmem__err(-EINVAL, "region %zu has no provider name", i);
+            return vmmem__err(-EINVAL, "no provider name%s", loc(i, -1).s);
         if (s->n_options > 0 && s->options == NULL)
-            return vmmem__err(-EINVAL, "region %zu: options are NULL", i);
+            return vmmem__err(-EINVAL, "options are NULL%s", loc(i, -1).s);
         if (s->size == 0)
-            return vmmem__err_addr(VMMEM_EZERO_SIZE, s->addr,
-                                   "region %zu at 0x%llx has size 0", i,
-                                   (unsigned long long)s->addr);
+            return vmmem__err_addr(VMMEM_EZERO_SIZE, s->addr, "region at 0x%llx has size 0%s",
+                                   (unsigned long long)s->addr, loc(i, -1).s);
         if (s->size - 1 > UINT64_MAX - s->addr)
             return vmmem__err_addr(VMMEM_EOVERFLOW, s->addr,
-                                   "region %zu: start 0x%llx + size 0x%llx passes 2^64", i,
-                                   (unsigned long long)s->addr, (unsigned long long)s->size);
+                                   "start 0x%llx + size 0x%llx passes 2^64%s",
+                                   (unsigned long long)s->addr, (unsigned long long)s->size,
+                                   loc(i, -1).s);
         struct vmmem_prov pv;
         int rc = vmmem__registry_lookup(reg, s->provider, &pv);
+        if (rc == VMMEM_ENO_PROVIDER) {
+            char hint[400];
+            vmmem__registry_hint(reg, hint, sizeof hint);
+            return vmmem__err_col(rc, rcol, "unknown provider '%s'%s%s", s->provider,
+                                  loc(i, rcol).s, hint);
+        }
         if (rc < 0)
-            return vmmem__err_col(rc, rcol, "unknown provider '%s' (region %zu%s%d)",
-                                  s->provider, i, cols ? ", column " : "", cols ? rcol : 0);
+            return rc;
         rc = check_keys(pv.p, s, i, cols ? &cols[i] : NULL);
         vmmem__plugin_unref(pv.plugin);
         if (rc < 0)
@@ -502,18 +525,16 @@ static int validate(vmmem_registry *reg, const struct vmmem_region_spec *specs, 
             if (cols) {
                 const struct spec_cols *cl = &cols[later], *cf = &cols[first];
                 rc = vmmem__err_col(VMMEM_EOVERLAP, cl->region,
-                                    "region at column %d '%.*s' overlaps region at column %d "
-                                    "'%.*s'",
-                                    cl->region, (int)(cl->text_end - cl->text_start),
-                                    cl->text + cl->text_start, cf->region,
+                                    "'%.*s'%s overlaps '%.*s'%s",
+                                    (int)(cl->text_end - cl->text_start),
+                                    cl->text + cl->text_start, loc(later, cl->region).s,
                                     (int)(cf->text_end - cf->text_start),
-                                    cf->text + cf->text_start);
+                                    cf->text + cf->text_start, loc(first, cf->region).s);
             } else {
-                rc = vmmem__err(VMMEM_EOVERLAP,
-                                "region %zu [0x%llx, +0x%llx) overlaps region %zu [0x%llx, "
-                                "+0x%llx)",
-                                later, (unsigned long long)l->addr, (unsigned long long)l->size,
-                                first, (unsigned long long)f->addr, (unsigned long long)f->size);
+                rc = vmmem__err(VMMEM_EOVERLAP, "[0x%llx, +0x%llx)%s overlaps [0x%llx, +0x%llx)%s",
+                                (unsigned long long)l->addr, (unsigned long long)l->size,
+                                loc(later, -1).s, (unsigned long long)f->addr,
+                                (unsigned long long)f->size, loc(first, -1).s);
             }
             vmmem__errbuf()->addr = l->addr;
             break;

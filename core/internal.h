@@ -77,6 +77,10 @@ VMMEM_HIDDEN void vmmem__plugin_unref(struct vmmem_plugin_handle *h);
 VMMEM_HIDDEN int vmmem__registry_lookup(vmmem_registry *reg, const char *name,
                                         struct vmmem_prov *out);
 
+/* "; searched ...; ignored ...; N plugin files failed ..." for an unknown
+ * provider message ("" when reg never ran discovery). */
+VMMEM_HIDDEN void vmmem__registry_hint(vmmem_registry *reg, char *buf, size_t cap);
+
 /* Core wrappers: the only places that call through a provider table. */
 VMMEM_HIDDEN int vmmem__prov_map(const struct vmmem_prov *pv, const struct vmmem_region_spec *spec,
                                  struct vmmem_mapping *out);

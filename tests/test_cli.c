@@ -538,6 +538,29 @@ static void test_providers(void)
         printf("\n    VMMEM_TEST_PLUGIN_DIR unset: broken-plugin listing skipped\n");
     }
 
+    /* A copy of a plugin earlier on the path overrides the staged one: the
+     * later file is listed as shadowed, not as a failure. */
+    char sdir[512], cmd[8800];
+    snprintf(sdir, sizeof sdir, "%s/shadow", tmpdir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s %s/ && chmod 755 %s", sdir, so, sdir, sdir);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    vmmem_env(&r, "VMMEM_PLUGIN_PATH", sdir, "providers", (const char *)NULL);
+    EXPECT(&r, 0, NULL);
+    char line[9000];
+    snprintf(line, sizeof line, "  mmap ");
+    OUT_HAS(&r, line);
+    snprintf(line, sizeof line, " 1  %s/vmmem-mmap.so ", sdir);
+    OUT_HAS(&r, line);
+    snprintf(line, sizeof line,
+             "\nshadowed (a file of the same name was loaded first):\n"
+             "  %s: not loaded; %s/vmmem-mmap.so is used\n",
+             so, sdir);
+    OUT_HAS(&r, line);
+    CU_ASSERT_PTR_NULL(strstr(r.out, "failed to load"));
+    run_free(&r);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", sdir);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+
     /* No plugins at all: an empty list, not a failure. */
     vmmem_env(&r, "VMMEM_PLUGIN_PATH", tmpdir, "providers", (const char *)NULL);
     if (strstr(r.out, "0 providers\n") == r.out) { /* unless something is installed */

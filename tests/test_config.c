@@ -90,6 +90,20 @@ static void check_detail(int line, const char *text, int code, int column, const
     CU_ASSERT_EQUAL(e->column, column);
     if (quote != NULL)
         CU_ASSERT_PTR_NOT_NULL(strstr(e->message, quote));
+    /* One location format in every config message: "(region N, column C)",
+     * N the 0-based region, C the detail's column. */
+    if (column > 0) {
+        char tail[48];
+        snprintf(tail, sizeof tail, ", column %d)", column);
+        const char *r = strstr(e->message, "(region ");
+        const char *t = r ? strstr(r, tail) : NULL;
+        bool ok = r != NULL && t != NULL && strspn(r + 8, "0123456789") == (size_t)(t - r - 8) &&
+                  t > r + 8;
+        if (!ok)
+            fprintf(stdout, "\n    line %d: \"%s\": no '(region N%s' in \"%s\"\n", line, text,
+                    tail, e->message);
+        CU_ASSERT_TRUE(ok);
+    }
 }
 
 /* ---- vmmem_parse_size ------------------------------------------------- */

@@ -105,9 +105,10 @@ static const char providers_help[] =
     "\n"
     "Load every provider plugin on the search path and list the providers found:\n"
     "name, provider ABI version, the plugin file it came from and its\n"
-    "description.  Then the directories searched, in order, and every plugin\n"
-    "file that failed to load, with the reason (a failed plugin does not make\n"
-    "the command fail).\n"
+    "description.  Then the directories searched, in order, the plugin files\n"
+    "shadowed by a file of the same name earlier on the path (not loaded: the\n"
+    "earlier one is an override), and every plugin file that failed to load,\n"
+    "with the reason (a failed plugin does not make the command fail).\n"
     "\n"
     "Options:\n"
     "  -v, --verbose  also list each provider's CONFIG options\n"
@@ -597,6 +598,14 @@ static int cmd_providers(int argc, char **argv)
     for (char *d = strtok_r(dirs, PATH_LIST_SEP, &save); d; d = strtok_r(NULL, PATH_LIST_SEP, &save))
         fprintf(o.f, "  %s\n", d);
     free(dirs);
+    size_t ns = vmmem_registry_shadowed_count(reg);
+    if (ns > 0)
+        fprintf(o.f, "shadowed (a file of the same name was loaded first):\n");
+    for (size_t i = 0; i < ns; i++) {
+        struct vmmem_shadowed_plugin sp;
+        if (vmmem_registry_shadowed(reg, i, &sp) == 0)
+            fprintf(o.f, "  %s: not loaded; %s is used\n", sp.file, sp.loaded);
+    }
     size_t nf = vmmem_registry_failure_count(reg);
     if (nf > 0)
         fprintf(o.f, "failed to load:\n");

@@ -34,9 +34,18 @@ VMMEM_EXPORT void vmmem_registry_free(vmmem_registry *reg);
 
 /*
  * The process-wide registry used when a NULL registry is passed; created and
- * discovered on first use.  Never freed.
+ * discovered on first use.
  */
 VMMEM_EXPORT vmmem_registry *vmmem_default_registry(void);
+
+/*
+ * Free the default registry (for leak checkers: call it once before exit,
+ * when no other thread uses the library).  Maps built from it stay valid
+ * (their regions hold their plugins); a later use of the default registry
+ * makes and discovers a new one.  Pointers returned by vmmem_registry_find,
+ * vmmem_registry_get and vmmem_registry_failure on the old one dangle.
+ */
+VMMEM_EXPORT void vmmem_default_registry_release(void);
 
 /*
  * Load one plugin file (an absolute path).  Errors, each naming the file:
@@ -53,6 +62,10 @@ VMMEM_EXPORT int vmmem_registry_load(vmmem_registry *reg, const char *path);
  * Load every plugin found on the search path.  Failures do not stop the
  * scan; each is recorded (see vmmem_registry_failure).  Returns the number
  * of plugins loaded, or the first failure's code if any failed.
+ *
+ * A file with the same name as a plugin already loaded (a copy later on the
+ * search path: the earlier one is a deliberate override) is not opened and
+ * is no failure: it is listed by vmmem_registry_shadowed.
  */
 VMMEM_EXPORT int vmmem_registry_discover(vmmem_registry *reg);
 
@@ -82,6 +95,16 @@ struct vmmem_load_failure {
 VMMEM_EXPORT size_t vmmem_registry_failure_count(vmmem_registry *reg);
 VMMEM_EXPORT int vmmem_registry_failure(vmmem_registry *reg, size_t i,
                                         struct vmmem_load_failure *info);
+
+/* Plugin files discovery skipped because a file of the same name was
+ * loaded first: file, and the loaded one that shadows it. */
+struct vmmem_shadowed_plugin {
+    const char *file;
+    const char *loaded;
+};
+VMMEM_EXPORT size_t vmmem_registry_shadowed_count(vmmem_registry *reg);
+VMMEM_EXPORT int vmmem_registry_shadowed(vmmem_registry *reg, size_t i,
+                                         struct vmmem_shadowed_plugin *info);
 
 /* The directories discovery searches, in order, separated by ':'. */
 VMMEM_EXPORT const char *vmmem_plugin_dir(void);
