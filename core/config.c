@@ -16,6 +16,7 @@ struct spec_cols {
     int region;   /* provider name */
     int size_val; /* value of size= */
     int *keys;    /* per option: the key */
+    int *vals;    /* per option: the value (-1 for a flag) */
     const char *text;
     size_t text_start, text_end; /* the region's text span */
 };
@@ -85,6 +86,7 @@ void vmmem_config_free(vmmem_config *cfg)
         free((void *)s->options);
         free((char *)s->provider);
         free(cfg->cols[i].keys);
+        free(cfg->cols[i].vals);
     }
     free(cfg->specs);
     free(cfg->cols);
@@ -203,7 +205,7 @@ static int read_value(struct parser *ps, char **out)
 }
 
 static int add_option(struct vmmem_region_spec *s, struct spec_cols *c, char *key, char *val,
-                      int kcol)
+                      int kcol, int vcol)
 {
     size_t n = s->n_options;
     struct vmmem_option *o = realloc((void *)s->options, (n + 1) * sizeof *o);
@@ -214,6 +216,11 @@ static int add_option(struct vmmem_region_spec *s, struct spec_cols *c, char *ke
     if (k == NULL)
         return -ENOMEM;
     c->keys = k;
+    int *v = realloc(c->vals, (n + 1) * sizeof *v);
+    if (v == NULL)
+        return -ENOMEM;
+    c->vals = v;
+    v[n] = vcol;
     o[n].key = key;
     o[n].value = val;
     k[n] = kcol;
@@ -319,7 +326,7 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
                 free(key);
                 return -ENOMEM;
             }
-            if (add_option(s, c, key, val, col(kpos)) < 0) {
+            if (add_option(s, c, key, val, col(kpos), vcol) < 0) {
                 free(key);
                 free(val);
                 return vmmem__err(-ENOMEM, "out of memory parsing config");
@@ -554,4 +561,133 @@ int vmmem_config_validate(const vmmem_config *cfg, vmmem_registry *reg)
     if (cfg == NULL)
         return vmmem__err(-EINVAL, "vmmem_config_validate: NULL config");
     return validate(reg, cfg->specs, cfg->n, cfg->cols);
+}
+
+/* ---- the host's option kit: provider messages that point at the text ---- */
+
+static _Thread_local const struct vmmem__cfg_scope *scope;
+
+void vmmem__cfg_scope_enter(struct vmmem__cfg_scope *sc, const vmmem_config *cfg,
+                            const struct vmmem_region_spec *specs, size_t n)
+{
+    sc->cfg = cfg;
+    sc->specs = cfg ? cfg->specs : specs;
+    sc->n = cfg ? cfg->n : n;
+    sc->prev = scope;
+    scope = sc;
+}
+
+void vmmem__cfg_scope_leave(const struct vmmem__cfg_scope *sc)
+{
+    scope = sc->prev;
+}
+
+/* Region index and column of key (NULL: the region) for spec, a provider's
+ * copy of one of the specs in scope: found by range and provider, since
+ * regions in one build never overlap.  A config string's scope wins over a
+ * C array's (space_add_config enters both). */
+static bool locate(const struct vmmem_region_spec *spec, const char *key, size_t *region,
+                   int *column)
+{
+    bool found = false;
+    *column = -1;
+    for (const struct vmmem__cfg_scope *sc = scope; sc != NULL; sc = sc->prev) {
+        for (size_t i = 0; i < sc->n; i++) {
+            const struct vmmem_region_spec *s = &sc->specs[i];
+            if (s->addr != spec->addr || s->size != spec->size || s->provider == NULL ||
+                spec->provider == NULL || strcmp(s->provider, spec->provider) != 0)
+                continue;
+            if (!found) {
+                *region = i;
+                found = true;
+            }
+            if (sc->cfg == NULL)
+                break;
+            const struct spec_cols *c = &sc->cfg->cols[i];
+            *region = i;
+            *column = c->region;
+            for (size_t j = 0; key != NULL && j < s->n_options; j++)
+                if (strcmp(s->options[j].key, key) == 0)
+                    *column = c->vals[j] > 0 ? c->vals[j] : c->keys[j];
+            return true;
+        }
+    }
+    return found;
+}
+
+int vmmem__option_error(const struct vmmem_region_spec *spec, const char *key, int code,
+                        const char *fmt, ...)
+{
+    if (spec == NULL || fmt == NULL)
+        return vmmem__err(code, "provider error without a region spec");
+    char what[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    size_t region = 0;
+    int column = -1;
+    struct loc l = {""};
+    if (locate(spec, key, &region, &column))
+        l = loc(region, column);
+    const char *prov = spec->provider ? spec->provider : "provider";
+    const char *val = key ? vmmem_spec_get(spec, key) : NULL;
+    if (key == NULL)
+        vmmem__err_col(code, column, "%s: %s%s", prov, what, l.s);
+    else if (val == NULL || val[0] == '\0')
+        vmmem__err_col(code, column, "%s: '%s' %s%s", prov, key, what, l.s);
+    else
+        vmmem__err_col(code, column, "%s: %s='%s' %s%s", prov, key, val, what, l.s);
+    vmmem__errbuf()->addr = spec->addr;
+    return code;
+}
+
+int vmmem__option_prot(const struct vmmem_region_spec *spec, int *prot)
+{
+    const char *v = vmmem_spec_get(spec, "prot");
+    if (v == NULL || strcmp(v, "rw") == 0) {
+        *prot = VMMEM_PROT_RW;
+        return 0;
+    }
+    if (strcmp(v, "r") == 0) {
+        *prot = VMMEM_PROT_READ;
+        return 0;
+    }
+    return vmmem__option_error(spec, "prot", VMMEM_EBAD_VALUE, "is not 'r' or 'rw'");
+}
+
+int vmmem__option_sharing(const struct vmmem_region_spec *spec, bool dflt, bool *shared)
+{
+    bool s = vmmem_spec_has(spec, "shared"), p = vmmem_spec_has(spec, "private");
+    if (s && p) {
+        /* point at the one written later */
+        const char *later = "private";
+        for (size_t j = 0; j < spec->n_options; j++)
+            if (strcmp(spec->options[j].key, "shared") == 0 ||
+                strcmp(spec->options[j].key, "private") == 0)
+                later = spec->options[j].key;
+        return vmmem__option_error(spec, later, VMMEM_EBAD_VALUE,
+                                   "excludes '%s'", strcmp(later, "shared") == 0 ? "private"
+                                                                                : "shared");
+    }
+    *shared = s ? true : p ? false : dflt;
+    return 0;
+}
+
+int vmmem__option_size(const struct vmmem_region_spec *spec, const char *key, uint64_t align,
+                       uint64_t *out)
+{
+    const char *v = key ? vmmem_spec_get(spec, key) : NULL;
+    if (v == NULL)
+        return 0;
+    uint64_t x;
+    if (vmmem_parse_size(v, &x) < 0)
+        return vmmem__option_error(spec, key, VMMEM_EBAD_NUMBER,
+                                   "is not a number (decimal or 0x hex, optional K/M/G/T)");
+    if (align > 1 && (align & (align - 1)) == 0 && (x & (align - 1)) != 0)
+        return vmmem__option_error(spec, key, VMMEM_EBAD_VALUE,
+                                   "(0x%llx) is not a multiple of 0x%llx", (unsigned long long)x,
+                                   (unsigned long long)align);
+    *out = x;
+    return 0;
 }

@@ -76,6 +76,10 @@ static struct vmmem_host host_table = {
     .set_error = host_set_error,
     .parse_size = vmmem_parse_size,
     .page_size = 4096,
+    .option_error = vmmem__option_error,
+    .option_prot = vmmem__option_prot,
+    .option_sharing = vmmem__option_sharing,
+    .option_size = vmmem__option_size,
 };
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 

@@ -124,6 +124,33 @@ struct vmmem_host {
     /* Parse a number with optional K/M/G/T suffix (decimal or 0x hex). */
     int (*parse_size)(const char *text, uint64_t *out);
     uint64_t page_size; /* the host's page size */
+
+    /*
+     * The option kit (libvmmem 0.1.1).  Each reports through option_error,
+     * so every provider's message has one shape and points at the text:
+     *     "<provider>: <key>='<value>' <what is wrong> (region N, column C)"
+     * with vmmem_last_error()->column the 1-based column of the value in
+     * the config string (of the key for a flag; "(region N)" and column -1
+     * for a C array of specs) and ->addr the region's guest address.
+     */
+
+    /* Record an error about option key of spec (NULL: the region as a
+     * whole) and return code; fmt says what is wrong with it. */
+    int (*option_error)(const struct vmmem_region_spec *spec, const char *key, int code,
+                        const char *fmt, ...)
+#if defined(__GNUC__)
+        __attribute__((format(printf, 4, 5)))
+#endif
+        ;
+    /* prot=r|rw into VMMEM_PROT_READ or VMMEM_PROT_RW (absent: RW). */
+    int (*option_prot)(const struct vmmem_region_spec *spec, int *prot);
+    /* The flags shared / private (exclusive) into *shared; absent: dflt. */
+    int (*option_sharing)(const struct vmmem_region_spec *spec, bool dflt, bool *shared);
+    /* key=SIZE (decimal, 0x hex, K/M/G/T) into *out, which is left alone
+     * when key is absent; align (a power of two, or 0 for none) is checked:
+     * offset= must be a multiple of host->page_size, say. */
+    int (*option_size)(const struct vmmem_region_spec *spec, const char *key, uint64_t align,
+                       uint64_t *out);
 };
 
 struct vmmem_provider {
