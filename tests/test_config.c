@@ -617,7 +617,22 @@ static void test_map_from_config_provider_error(void)
     CU_ASSERT_EQUAL(COUNT("test-counted", maps), COUNT("test-counted", unmaps));
 }
 
+/* The run-time version is the header's. */
+static void test_version(void)
+{
+    CU_ASSERT_STRING_EQUAL(vmmem_version(), VMMEM_VERSION_STRING);
+    CU_ASSERT_EQUAL(vmmem_version_number(), VMMEM_VERSION_NUMBER);
+    CU_ASSERT_EQUAL(vmmem_version_number() >> 16, VMMEM_VERSION_MAJOR);
+    CU_ASSERT_EQUAL(vmmem_abi_version(), VMMEM_VERSION_MAJOR);
+    CU_ASSERT_EQUAL(vmmem_provider_abi_version(), VMMEM_PROVIDER_ABI_VERSION);
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", VMMEM_VERSION_MAJOR, VMMEM_VERSION_MINOR,
+             VMMEM_VERSION_PATCH);
+    CU_ASSERT_STRING_EQUAL(vmmem_version(), want);
+}
+
 static const struct vt_test size_tests[] = {
+    {"run-time version", test_version},
     {"parse_size accepts", test_parse_size_ok},
     {"parse_size rejects", test_parse_size_bad},
     {"parse_size NULL", test_parse_size_null},

@@ -100,6 +100,25 @@ VMMEM_EXPORT const struct vmmem_error *vmmem_last_error(void);
 /* Shortcut for vmmem_last_error()->message. */
 VMMEM_EXPORT const char *vmmem_last_message(void);
 
+/*
+ * The library's version at run time (the VMMEM_VERSION_* macros are the
+ * header's): a program can check that the libvmmem it loaded is the one it
+ * was built against, or at least as new.
+ */
+/* "MAJOR.MINOR.PATCH", e.g. "0.1.0". */
+VMMEM_EXPORT const char *vmmem_version(void);
+/* MAJOR << 16 | MINOR << 8 | PATCH (compare with VMMEM_VERSION_NUMBER). */
+VMMEM_EXPORT unsigned vmmem_version_number(void);
+/* The binary interface version: the N of the SONAME libvmmem.so.N.  Programs
+ * built against a library with another N do not run with this one. */
+VMMEM_EXPORT unsigned vmmem_abi_version(void);
+/* The provider ABI version this library speaks (VMMEM_PROVIDER_ABI_VERSION
+ * of provider.h): plugins must be built with the same one. */
+VMMEM_EXPORT unsigned vmmem_provider_abi_version(void);
+
+#define VMMEM_VERSION_NUMBER \
+    ((VMMEM_VERSION_MAJOR << 16) | (VMMEM_VERSION_MINOR << 8) | VMMEM_VERSION_PATCH)
+
 /* Protection bits of a region or an access. */
 #define VMMEM_PROT_READ 0x1
 #define VMMEM_PROT_WRITE 0x2

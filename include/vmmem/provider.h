@@ -126,7 +126,8 @@ struct vmmem_host {
     uint64_t page_size; /* the host's page size */
 
     /*
-     * The option kit (libvmmem 0.1.1).  Each reports through option_error,
+     * The option kit (check struct_size before use when a plugin must
+     * also load in an older libvmmem).  Each reports through option_error,
      * so every provider's message has one shape and points at the text:
      *     "<provider>: <key>='<value>' <what is wrong> (region N, column C)"
      * with vmmem_last_error()->column the 1-based column of the value in

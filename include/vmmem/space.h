@@ -74,6 +74,27 @@ VMMEM_EXPORT int vmmem_space_remove(vmmem_space *s, vmmem_gaddr_t base, uint64_t
 /* Remove [base, base+size) and add spec in one publication. */
 VMMEM_EXPORT int vmmem_space_replace(vmmem_space *s, vmmem_gaddr_t base, uint64_t size,
                                      vmmem_registry *reg, const struct vmmem_region_spec *spec);
+/*
+ * vmmem_space_add and vmmem_space_replace with the region written as a
+ * config string of exactly one region (config.h), e.g.
+ *     vmmem_space_add_config(s, NULL, "mmap:addr=8G,size=1M,shared");
+ * Errors as for vmmem_map_from_config (the column is in config), plus
+ * -EINVAL for a string of more than one region, and those of add/replace.
+ */
+VMMEM_EXPORT int vmmem_space_add_config(vmmem_space *s, vmmem_registry *reg, const char *config);
+VMMEM_EXPORT int vmmem_space_replace_config(vmmem_space *s, vmmem_gaddr_t base, uint64_t size,
+                                            vmmem_registry *reg, const char *config);
+
+/*
+ * The number of maps the space has published since it was made (0 for a
+ * new space; every add, remove, replace, rebase and publish adds 1, a
+ * failed one nothing).  One atomic load: a device or a migration loop
+ * compares it with the value it saw to know cheaply that the layout
+ * changed.  Read it before taking a snapshot: a snapshot taken after
+ * reading g is at least as new as generation g.
+ */
+VMMEM_EXPORT uint64_t vmmem_space_generation(const vmmem_space *s);
+
 /* Publish the same mapping of region [base, base+size) at new_base instead
  * (no copy, no remap). */
 VMMEM_EXPORT int vmmem_space_rebase(vmmem_space *s, vmmem_gaddr_t base, uint64_t size,
