@@ -92,14 +92,16 @@ def convert(text):
                    not lines[k].lstrip().startswith(('/*', '}'))):
                 k += 1
             n, braces = statements(lines[j + 1:k])
-            group = not first and n >= 2 and not braces
+            # (no group across #if/#else: the preprocessor would drop one end)
+            cond = any(re.match(r'\s*#\s*(if|el|endif)', l) for l in lines[j + 1:k])
+            group = not first and n >= 2 and not braces and not cond
             out[i] = m.group(1) + ('/**@{*/ ' if group else '') + tag + m.group(2)
             if group:
                 closes.add(k)  # the close starts the line after the run
             i += 1
             continue
         m = re.match(r'^(\s*\S.*?)/\*(?![*!<])(.*)$', line)
-        if m and '"' not in m.group(1):
+        if m and m.group(1).count('"') % 2 == 0:  # not inside a string
             out[i] = m.group(1) + '/**<' + m.group(2)
         i += 1
     for c in closes:

@@ -76,10 +76,11 @@ VMMEM_EXPORT int vmmem_registry_add(vmmem_registry *reg, const struct vmmem_prov
 VMMEM_EXPORT const struct vmmem_provider *vmmem_registry_find(vmmem_registry *reg,
                                                               const char *name);
 
+/* What vmmem_registry_get reports about a provider. */
 struct vmmem_provider_info {
-    const char *name;
-    const char *description;
-    uint32_t abi_version;
+    const char *name;        /* the provider's name */
+    const char *description; /* its description ("" when none) */
+    uint32_t abi_version;    /* its provider ABI version */
     const char *file; /* plugin file, or NULL for a static registration */
 };
 /* Number of providers; i-th provider's info (0 or -ERANGE). */
@@ -88,21 +89,25 @@ VMMEM_EXPORT int vmmem_registry_get(vmmem_registry *reg, size_t i, struct vmmem_
 
 /* Plugin files that failed to load during discovery, with the reason. */
 struct vmmem_load_failure {
-    const char *file;
-    int code;
-    const char *message;
+    const char *file;    /* the plugin file */
+    int code;            /* the error code of its load */
+    const char *message; /* the error message */
 };
+/* The number of plugin files that failed to load. */
 VMMEM_EXPORT size_t vmmem_registry_failure_count(vmmem_registry *reg);
+/* The i-th of them (0, or -ERANGE); strings valid while reg lives. */
 VMMEM_EXPORT int vmmem_registry_failure(vmmem_registry *reg, size_t i,
                                         struct vmmem_load_failure *info);
 
 /* Plugin files discovery skipped because a file of the same name was
  * loaded first: file, and the loaded one that shadows it. */
 struct vmmem_shadowed_plugin {
-    const char *file;
-    const char *loaded;
+    const char *file;   /* the file not loaded */
+    const char *loaded; /* the file of the same name that was */
 };
+/* The number of shadowed plugin files. */
 VMMEM_EXPORT size_t vmmem_registry_shadowed_count(vmmem_registry *reg);
+/* The i-th of them (0, or -ERANGE); strings valid while reg lives. */
 VMMEM_EXPORT int vmmem_registry_shadowed(vmmem_registry *reg, size_t i,
                                          struct vmmem_shadowed_plugin *info);
 

@@ -21,6 +21,7 @@
 
 VMMEM_BEGIN_DECLS
 
+/* A hot-plug address space. */
 typedef struct vmmem_space vmmem_space;
 
 /* A space publishing initial (a reference is taken), or empty when NULL.
@@ -57,11 +58,14 @@ VMMEM_EXPORT vmmem_map *vmmem_space_snapshot(vmmem_space *s);
  */
 struct vmmem_read_section {
     vmmem_space *space; /* set by read_begin, cleared by read_end */
-    unsigned stripe, phase;
+    unsigned stripe;    /* private to the space */
+    unsigned phase;     /* private to the space */
     const void *owner; /* the thread that began it */
 };
+/* Enter a read section of s: the current map, valid until read_end. */
 VMMEM_EXPORT const vmmem_map *vmmem_space_read_begin(vmmem_space *s,
                                                      struct vmmem_read_section *sec);
+/* Leave the section sec (nothing when read_begin failed). */
 VMMEM_EXPORT void vmmem_space_read_end(struct vmmem_read_section *sec);
 
 /* Map one region (spec, through reg) and publish a map that adds it.
