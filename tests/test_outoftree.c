@@ -284,6 +284,12 @@ static void test_load_by_path(void)
                  VMMEM_EMISSING_KEY);
     VT_ASSERT_RC(vmmem_map_from_config(&bad, reg, "ring:addr=0,size=8K,pages=0", NULL),
                  VMMEM_EBAD_VALUE);
+    /* the host's option kit, from a plugin built against the installed headers */
+    CU_ASSERT_STRING_EQUAL(vmmem_last_message(),
+                           "ring: pages='0' is not a count >= 1 (region 0, column 27)");
+    CU_ASSERT_EQUAL(vmmem_last_error()->column, 27);
+    VT_ASSERT_RC(vmmem_map_from_config(&bad, reg, "ring:addr=0,size=8K,pages=0", NULL),
+                 VMMEM_EBAD_VALUE);
     VT_ASSERT_RC(vmmem_map_from_config(&bad, reg, "ring:addr=0,size=6K,pages=1", NULL),
                  VMMEM_EBAD_VALUE);
     CU_ASSERT_PTR_NOT_NULL(strstr(vmmem_last_message(), "page size"));
