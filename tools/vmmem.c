@@ -1872,5 +1872,6 @@ int main(int argc, char **argv)
     /* Every command's output is checked here, once. */
     if (fflush(stdout) != 0 && rc == EXIT_OK)
         rc = op_error("writing to stdout: %s", strerror(errno));
+    vmmem_default_registry_release(); /* leak checkers see nothing left */
     return rc;
 }
