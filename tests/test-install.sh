@@ -48,6 +48,13 @@ say "uninstall removed all $(wc -l <"$tmp/installed.txt") files and kept a forei
 # 3. The real install; no build-tree RUNPATH anywhere.
 (cd "$tmp/src" && scons -Q -j2 PREFIX="$prefix" install >>"$tmp/build.log" 2>&1) ||
     { tail -30 "$tmp/build.log"; fail "scons install"; }
+# As root without DESTDIR the install refreshes the loader cache; a DESTDIR
+# (staged) install does not.
+if [ "$(id -u)" -eq 0 ]; then
+    grep -q '^install: .*ldconfig' "$tmp/build.log" || fail "no ldconfig after a root install"
+    [ "$(grep -c '^install: .*ldconfig' "$tmp/build.log")" -eq 1 ] ||
+        fail "ldconfig ran for the DESTDIR install too"
+fi
 for f in "$prefix"/bin/vmmem "$prefix"/lib/libvmmem.so.* "$prefix"/lib/vmmem/plugins/*; do
     rp=$(readelf -d "$f" | sed -n 's/.*R\(UN\)\{0,1\}PATH.*\[\(.*\)\]/\2/p')
     case "$rp" in
