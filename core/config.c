@@ -124,7 +124,7 @@ static int col(size_t pos)
 /* The one location format of every config message: " (region N, column C)",
  * or " (region N)" when there is no text (C arrays of specs). */
 struct loc {
-    char s[48];
+    char s[64]; /* " (region " 20 digits ", column " 11 digits ")" fits */
 };
 
 static struct loc loc(size_t region, int column)

@@ -189,6 +189,19 @@ static void test_installed_tree(void)
     snprintf(cmd, sizeof cmd, "%s pkg-config --modversion vmmem", pkgenv);
     CU_ASSERT_EQUAL(sh_line(line, sizeof line, cmd), 0);
     CU_ASSERT_STRING_EQUAL(line, VMMEM_VERSION_STRING);
+
+    /* The installed tool reaches no build tree: its only RUNPATH is the
+     * library beside its prefix (issue 17: a build-tree RUNPATH made it
+     * fail once build/ was gone, and load the build's plugins meanwhile). */
+    snprintf(dir, sizeof dir, "%s/bin", prefix);
+    CU_ASSERT(is_file(dir, "vmmem"));
+    snprintf(cmd, sizeof cmd, "readelf -d '%s/vmmem' | grep -E 'R(UN)?PATH'", dir);
+    CU_ASSERT_EQUAL(sh_line(line, sizeof line, cmd), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(line, "[$ORIGIN/../lib]"));
+    CU_ASSERT_PTR_NULL(strstr(line, "/build/"));
+    snprintf(cmd, sizeof cmd, "readelf -d '%s/vmmem' | grep -cE 'R(UN)?PATH'", dir);
+    CU_ASSERT_EQUAL(sh_line(line, sizeof line, cmd), 0);
+    CU_ASSERT_STRING_EQUAL(line, "1");
 }
 
 /* ---- building outside the tree ---------------------------------------------- */
