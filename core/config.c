@@ -691,3 +691,19 @@ int vmmem__option_size(const struct vmmem_region_spec *spec, const char *key, ui
     *out = x;
     return 0;
 }
+
+void vmmem__config_locate_error(const struct vmmem_region_spec *spec)
+{
+    struct vmmem_error *e = vmmem__errbuf();
+    size_t region = 0;
+    int column = -1;
+    if (strstr(e->message, "(region ") != NULL || !locate(spec, NULL, &region, &column))
+        return;
+    if (e->column > 0) /* the provider's column (set_error has none; keep it anyway) */
+        column = e->column;
+    struct loc l = loc(region, column);
+    size_t n = strlen(e->message);
+    if (n + strlen(l.s) < sizeof e->message)
+        memcpy(e->message + n, l.s, strlen(l.s) + 1);
+    e->column = column;
+}

@@ -93,6 +93,10 @@ VMMEM_HIDDEN void vmmem__cfg_scope_leave(const struct vmmem__cfg_scope *sc);
 VMMEM_HIDDEN int vmmem__option_error(const struct vmmem_region_spec *spec, const char *key,
                                      int code, const char *fmt, ...)
     __attribute__((format(VMMEM__PRINTF, 4, 5)));
+/* Append the region's location to the thread's error message unless it has
+ * one (a provider's own message, set_error style), and point the column
+ * at the region when the provider named none. */
+VMMEM_HIDDEN void vmmem__config_locate_error(const struct vmmem_region_spec *spec);
 VMMEM_HIDDEN int vmmem__option_prot(const struct vmmem_region_spec *spec, int *prot);
 VMMEM_HIDDEN int vmmem__option_sharing(const struct vmmem_region_spec *spec, bool dflt,
                                        bool *shared);

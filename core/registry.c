@@ -128,10 +128,12 @@ int vmmem__prov_map(const struct vmmem_prov *pv, const struct vmmem_region_spec 
     if (rc > 0 || (rc == 0 && out->host == NULL && !vmmem__prov_has_access_hooks(p))) {
         if (rc == 0)
             p->unmap(p, spec, out);
-        return vmmem__err(VMMEM_EPROVIDER,
-                          "provider '%s' broke its contract mapping region at 0x%llx "
-                          "(returned %d, host %p)",
-                          p->name, (unsigned long long)spec->addr, rc, out->host);
+        vmmem__err(VMMEM_EPROVIDER,
+                   "provider '%s' broke its contract mapping region at 0x%llx "
+                   "(returned %d, host %p)",
+                   p->name, (unsigned long long)spec->addr, rc, out->host);
+        vmmem__config_locate_error(spec);
+        return VMMEM_EPROVIDER;
     }
     if (rc < 0) {
         /* Keep the provider's detail but make sure it names the region. */
@@ -139,6 +141,7 @@ int vmmem__prov_map(const struct vmmem_prov *pv, const struct vmmem_region_spec 
         if (e->code != rc)
             vmmem__err(rc, "provider '%s' could not map region at 0x%llx: %s", p->name,
                        (unsigned long long)spec->addr, vmmem_strerror(rc));
+        vmmem__config_locate_error(spec); /* one location format (config.c) */
         return rc;
     }
     if (out->prot == 0)

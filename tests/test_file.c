@@ -707,6 +707,14 @@ static void test_option_errors(void)
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,path"), VMMEM_EBAD_VALUE);
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,path=/nonexistent/vmmem/x"), -ENOENT);
     CU_ASSERT(msg_has("/nonexistent/vmmem/x"));
+    /* a provider's own message (set_error) gets the region's location too */
+    VT_ASSERT_RC(try_map(&m, "mmap:addr=0,size=4K;file:addr=4K,size=8K,path=/nonexistent/vmmem/x"),
+                 -ENOENT);
+    const char *msg = vmmem_last_message();
+    const char *tail = " (region 1, column 21)";
+    CU_ASSERT(strlen(msg) > strlen(tail) &&
+              strcmp(msg + strlen(msg) - strlen(tail), tail) == 0);
+    CU_ASSERT_EQUAL(vmmem_last_error()->column, 21);
     /* A directory opens read-only but is no file to map. */
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,path=/tmp,prot=r"), -EISDIR);
     CU_ASSERT(msg_has("'/tmp' is a directory"));
