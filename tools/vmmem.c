@@ -630,8 +630,10 @@ static int build_map_mode(const char *config, bool readonly, vmmem_map **m)
 {
     struct str q = {0}, eff = {0};
     int rc = 0;
-    if (qemu_machine != NULL && (rc = qemu_config(config, &q)) != 0)
+    if (qemu_machine != NULL && (rc = qemu_config(config, &q)) != 0) {
+        free(q.p);
         return rc;
+    }
     const char *text = q.p ? q.p : config;
     if ((rc = prepare_config(text, readonly, &eff)) == 0) {
         int e = vmmem_map_from_config(m, NULL, eff.p, NULL);
