@@ -11,7 +11,12 @@
  * library, then "../plugins" beside the loaded libvmmem itself (so programs
  * run from a build tree find that build's plugins; the path comes from the
  * library's own location, not from the environment).  vmmem_plugin_dir()
- * returns the whole search path.  Every "*.so" file found there is loaded.
+ * returns the whole search path.  Every "*.so" file found there is loaded,
+ * except a file with the same name as a plugin loaded before it (a copy
+ * earlier on the path overrides it: see vmmem_registry_shadowed).  When a
+ * config names a provider that is not there, the error says where discovery
+ * looked, which relative VMMEM_PLUGIN_PATH entries it ignored and how many
+ * plugin files failed to load.
  *
  * A plugin file that is world-writable, or whose directory is, is refused
  * with -EPERM: anyone could swap in code that the VMM would run.
