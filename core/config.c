@@ -5,6 +5,7 @@
  * column of the offending text and quote it.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@ struct spec_cols {
     int region;   /* provider name */
     int size_val; /* value of size= */
     int *keys;    /* per option: the key */
+    int *vals;    /* per option: the value (-1 for a flag) */
     const char *text;
     size_t text_start, text_end; /* the region's text span */
 };
@@ -84,6 +86,7 @@ void vmmem_config_free(vmmem_config *cfg)
         free((void *)s->options);
         free((char *)s->provider);
         free(cfg->cols[i].keys);
+        free(cfg->cols[i].vals);
     }
     free(cfg->specs);
     free(cfg->cols);
@@ -106,15 +109,32 @@ static bool is_blank(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* Parser state over the text; pos is an index. */
+/* Parser state over the text; pos is an index, region the one being read. */
 struct parser {
     const char *t;
     size_t pos;
+    size_t region;
 };
 
 static int col(size_t pos)
 {
     return pos >= (size_t)INT32_MAX ? INT32_MAX : (int)pos + 1;
+}
+
+/* The one location format of every config message: " (region N, column C)",
+ * or " (region N)" when there is no text (C arrays of specs). */
+struct loc {
+    char s[64]; /* " (region " 20 digits ", column " 11 digits ")" fits */
+};
+
+static struct loc loc(size_t region, int column)
+{
+    struct loc l;
+    if (column > 0)
+        snprintf(l.s, sizeof l.s, " (region %zu, column %d)", region, column);
+    else
+        snprintf(l.s, sizeof l.s, " (region %zu)", region);
+    return l;
 }
 
 static void skip_blanks(struct parser *ps)
@@ -166,8 +186,8 @@ static int read_value(struct parser *ps, char **out)
             if (e == '\0') {
                 free(v);
                 return vmmem__err_col(VMMEM_ESYNTAX, col(ps->pos),
-                                      "dangling '\\' at the end of the config (column %d)",
-                                      col(ps->pos));
+                                      "dangling '\\' at the end of the config%s",
+                                      loc(ps->region, col(ps->pos)).s);
             }
             v[n++] = e;
             keep = n;
@@ -185,7 +205,7 @@ static int read_value(struct parser *ps, char **out)
 }
 
 static int add_option(struct vmmem_region_spec *s, struct spec_cols *c, char *key, char *val,
-                      int kcol)
+                      int kcol, int vcol)
 {
     size_t n = s->n_options;
     struct vmmem_option *o = realloc((void *)s->options, (n + 1) * sizeof *o);
@@ -196,6 +216,11 @@ static int add_option(struct vmmem_region_spec *s, struct spec_cols *c, char *ke
     if (k == NULL)
         return -ENOMEM;
     c->keys = k;
+    int *v = realloc(c->vals, (n + 1) * sizeof *v);
+    if (v == NULL)
+        return -ENOMEM;
+    c->vals = v;
+    v[n] = vcol;
     o[n].key = key;
     o[n].value = val;
     k[n] = kcol;
@@ -216,13 +241,12 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
     size_t name_end = ps->pos;
     skip_blanks(ps);
     if (name_end == start)
-        return vmmem__err_col(VMMEM_ESYNTAX, col(start),
-                              "expected a provider name at column %d: '%s'", col(start),
-                              excerpt(t, start, ex, sizeof ex));
+        return vmmem__err_col(VMMEM_ESYNTAX, col(start), "expected a provider name: '%s'%s",
+                              excerpt(t, start, ex, sizeof ex), loc(ps->region, col(start)).s);
     if (t[ps->pos] != ':')
         return vmmem__err_col(VMMEM_ESYNTAX, col(ps->pos),
-                              "expected ':' after provider name at column %d: '%s'", col(ps->pos),
-                              excerpt(t, start, ex, sizeof ex));
+                              "expected ':' after the provider name: '%s'%s",
+                              excerpt(t, start, ex, sizeof ex), loc(ps->region, col(ps->pos)).s);
     s->provider = strndup(t + start, name_end - start);
     if (s->provider == NULL)
         return -ENOMEM;
@@ -237,13 +261,12 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
         skip_blanks(ps);
         char c0 = t[ps->pos];
         if (kend == kpos)
-            return vmmem__err_col(VMMEM_ESYNTAX, col(kpos),
-                                  "expected an option key at column %d: '%s'", col(kpos),
-                                  excerpt(t, kpos, ex, sizeof ex));
+            return vmmem__err_col(VMMEM_ESYNTAX, col(kpos), "expected an option key: '%s'%s",
+                                  excerpt(t, kpos, ex, sizeof ex), loc(ps->region, col(kpos)).s);
         if (c0 != '=' && c0 != ',' && c0 != ';' && c0 != '\0')
-            return vmmem__err_col(VMMEM_ESYNTAX, col(ps->pos),
-                                  "unexpected character '%c' at column %d in '%s'", c0,
-                                  col(ps->pos), excerpt(t, kpos, ex, sizeof ex));
+            return vmmem__err_col(VMMEM_ESYNTAX, col(ps->pos), "unexpected character '%c' in '%s'%s",
+                                  c0, excerpt(t, kpos, ex, sizeof ex),
+                                  loc(ps->region, col(ps->pos)).s);
         char *key = strndup(t + kpos, kend - kpos);
         if (key == NULL)
             return -ENOMEM;
@@ -259,10 +282,11 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
                 return rc;
             }
             if (val[0] == '\0') {
-                free(key);
                 free(val);
-                return vmmem__err_col(VMMEM_ESYNTAX, vcol, "empty value for key at column %d",
-                                      vcol);
+                rc = vmmem__err_col(VMMEM_ESYNTAX, vcol, "empty value for key '%s'%s", key,
+                                    loc(ps->region, vcol).s);
+                free(key);
+                return rc;
             }
         }
         bool is_addr = strcmp(key, "addr") == 0, is_size = strcmp(key, "size") == 0;
@@ -270,14 +294,14 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
             bool *have = is_addr ? &have_addr : &have_size;
             int rc = 0;
             if (*have)
-                rc = vmmem__err_col(VMMEM_EDUPLICATE_KEY, col(kpos),
-                                    "duplicate key '%s' at column %d", key, col(kpos));
+                rc = vmmem__err_col(VMMEM_EDUPLICATE_KEY, col(kpos), "duplicate key '%s'%s", key,
+                                    loc(ps->region, col(kpos)).s);
             else if (val == NULL)
-                rc = vmmem__err_col(VMMEM_EBAD_VALUE, col(kpos),
-                                    "key '%s' at column %d needs a value", key, col(kpos));
+                rc = vmmem__err_col(VMMEM_EBAD_VALUE, col(kpos), "key '%s' needs a value%s", key,
+                                    loc(ps->region, col(kpos)).s);
             else if ((rc = vmmem_parse_size(val, is_addr ? &s->addr : &s->size)) < 0)
-                rc = vmmem__err_col(VMMEM_EBAD_NUMBER, vcol,
-                                    "bad number '%s' for '%s' at column %d", val, key, vcol);
+                rc = vmmem__err_col(VMMEM_EBAD_NUMBER, vcol, "bad number '%s' for '%s'%s", val,
+                                    key, loc(ps->region, vcol).s);
             if (rc == 0) {
                 *have = true;
                 if (!is_addr)
@@ -291,7 +315,8 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
             for (size_t j = 0; j < s->n_options; j++) {
                 if (strcmp(s->options[j].key, key) == 0) {
                     int rc = vmmem__err_col(VMMEM_EDUPLICATE_KEY, col(kpos),
-                                            "duplicate key '%s' at column %d", key, col(kpos));
+                                            "duplicate key '%s'%s", key,
+                                            loc(ps->region, col(kpos)).s);
                     free(key);
                     free(val);
                     return rc;
@@ -301,7 +326,7 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
                 free(key);
                 return -ENOMEM;
             }
-            if (add_option(s, c, key, val, col(kpos)) < 0) {
+            if (add_option(s, c, key, val, col(kpos), vcol) < 0) {
                 free(key);
                 free(val);
                 return vmmem__err(-ENOMEM, "out of memory parsing config");
@@ -315,18 +340,20 @@ static int parse_region(struct parser *ps, struct vmmem_region_spec *s, struct s
     while (c->text_end > start && is_blank(t[c->text_end - 1]))
         c->text_end--;
     if (!have_addr || !have_size)
-        return vmmem__err_col(VMMEM_EMISSING_KEY, c->region,
-                              "region at column %d ('%s') has no '%s=' key", c->region,
-                              excerpt(t, start, ex, sizeof ex), have_addr ? "size" : "addr");
+        return vmmem__err_col(VMMEM_EMISSING_KEY, c->region, "region '%s' has no '%s=' key%s",
+                              excerpt(t, start, ex, sizeof ex), have_addr ? "size" : "addr",
+                              loc(ps->region, c->region).s);
     char vx[64];
     if (s->size == 0)
-        return vmmem__err_col(VMMEM_EZERO_SIZE, c->size_val, "size '%s' at column %d is zero",
-                              value_at(t, (size_t)c->size_val - 1, vx, sizeof vx), c->size_val);
+        return vmmem__err_col(VMMEM_EZERO_SIZE, c->size_val, "size '%s' is zero%s",
+                              value_at(t, (size_t)c->size_val - 1, vx, sizeof vx),
+                              loc(ps->region, c->size_val).s);
     if (s->size - 1 > UINT64_MAX - s->addr)
         return vmmem__err_col(VMMEM_EOVERFLOW, c->size_val,
-                              "size '%s' at column %d: addr 0x%llx + size 0x%llx passes 2^64",
-                              value_at(t, (size_t)c->size_val - 1, vx, sizeof vx), c->size_val,
-                              (unsigned long long)s->addr, (unsigned long long)s->size);
+                              "size '%s': addr 0x%llx + size 0x%llx passes 2^64%s",
+                              value_at(t, (size_t)c->size_val - 1, vx, sizeof vx),
+                              (unsigned long long)s->addr, (unsigned long long)s->size,
+                              loc(ps->region, c->size_val).s);
     return 0;
 }
 
@@ -339,7 +366,7 @@ int vmmem_config_parse(const char *text, vmmem_config **out)
         free(cfg);
         return vmmem__err(-ENOMEM, "out of memory parsing config");
     }
-    struct parser ps = {cfg->text, 0};
+    struct parser ps = {cfg->text, 0, 0};
     int rc = 0;
     size_t cap = 0;
     for (;;) {
@@ -347,8 +374,8 @@ int vmmem_config_parse(const char *text, vmmem_config **out)
         if (text[ps.pos] == '\0')
             break;
         if (text[ps.pos] == ';') {
-            rc = vmmem__err_col(VMMEM_ESYNTAX, col(ps.pos), "empty region at column %d",
-                                col(ps.pos));
+            rc = vmmem__err_col(VMMEM_ESYNTAX, col(ps.pos), "empty region%s",
+                                loc(cfg->n, col(ps.pos)).s);
             goto fail;
         }
         if (cfg->n == cap) {
@@ -368,7 +395,7 @@ int vmmem_config_parse(const char *text, vmmem_config **out)
         memset(s, 0, sizeof *s);
         memset(c, 0, sizeof *c);
         c->text = cfg->text;
-        cfg->n++;
+        ps.region = cfg->n++;
         rc = parse_region(&ps, s, c);
         if (rc == -ENOMEM)
             goto nomem;
@@ -409,34 +436,32 @@ static int check_keys(const struct vmmem_provider *p, const struct vmmem_region_
         const struct vmmem_option *o = &s->options[j];
         int kcol = c ? c->keys[j] : -1;
         if (o->key == NULL)
-            return vmmem__err(-EINVAL, "region %zu: option %zu has a NULL key", idx, j);
+            return vmmem__err(-EINVAL, "option %zu has a NULL key%s", j, loc(idx, -1).s);
         const struct vmmem_option_desc *d = find_desc(p, o->key);
         if (d == NULL)
-            return vmmem__err_col(VMMEM_EUNKNOWN_KEY, kcol,
-                                  "unknown key '%s' for provider '%s' (region %zu%s%d)", o->key,
-                                  p->name, idx, c ? ", column " : ", option ",
-                                  c ? kcol : (int)j);
+            return vmmem__err_col(VMMEM_EUNKNOWN_KEY, kcol, "unknown key '%s' for provider '%s'%s",
+                                  o->key, p->name, loc(idx, kcol).s);
         bool bare = o->value == NULL || o->value[0] == '\0';
         if ((d->flags & VMMEM_OPT_FLAG) && !bare)
             return vmmem__err_col(VMMEM_EBAD_VALUE, kcol,
                                   "key '%s' of provider '%s' is a flag and takes no value "
-                                  "(got '%s')",
-                                  o->key, p->name, o->value);
+                                  "(got '%s')%s",
+                                  o->key, p->name, o->value, loc(idx, kcol).s);
         if (!(d->flags & VMMEM_OPT_FLAG) && bare)
             return vmmem__err_col(VMMEM_EBAD_VALUE, kcol,
-                                  "key '%s' of provider '%s' needs a value ('%s=...')", o->key,
-                                  p->name, o->key);
+                                  "key '%s' of provider '%s' needs a value ('%s=...')%s", o->key,
+                                  p->name, o->key, loc(idx, kcol).s);
         for (size_t k = 0; k < j; k++)
             if (strcmp(s->options[k].key, o->key) == 0)
-                return vmmem__err_col(VMMEM_EDUPLICATE_KEY, kcol, "duplicate key '%s'",
-                                      o->key);
+                return vmmem__err_col(VMMEM_EDUPLICATE_KEY, kcol, "duplicate key '%s'%s",
+                                      o->key, loc(idx, kcol).s);
     }
     if (p->options != NULL)
         for (const struct vmmem_option_desc *d = p->options; d->key != NULL; d++)
             if ((d->flags & VMMEM_OPT_REQUIRED) && vmmem_spec_get(s, d->key) == NULL)
                 return vmmem__err_col(VMMEM_EMISSING_KEY, c ? c->region : -1,
-                                      "provider '%s' needs key '%s=' (region %zu)", p->name,
-                                      d->key, idx);
+                                      "provider '%s' needs key '%s='%s", p->name, d->key,
+                                      loc(idx, c ? c->region : -1).s);
     return 0;
 }
 
@@ -464,22 +489,27 @@ static int validate(vmmem_registry *reg, const struct vmmem_region_spec *specs, 
         const struct vmmem_region_spec *s = &specs[i];
         int rcol = cols ? cols[i].region : -1;
         if (s->provider == NULL)
-            return vmmem__err(-EINVAL, "region %zu has no provider name", i);
+            return vmmem__err(-EINVAL, "no provider name%s", loc(i, -1).s);
         if (s->n_options > 0 && s->options == NULL)
-            return vmmem__err(-EINVAL, "region %zu: options are NULL", i);
+            return vmmem__err(-EINVAL, "options are NULL%s", loc(i, -1).s);
         if (s->size == 0)
-            return vmmem__err_addr(VMMEM_EZERO_SIZE, s->addr,
-                                   "region %zu at 0x%llx has size 0", i,
-                                   (unsigned long long)s->addr);
+            return vmmem__err_addr(VMMEM_EZERO_SIZE, s->addr, "region at 0x%llx has size 0%s",
+                                   (unsigned long long)s->addr, loc(i, -1).s);
         if (s->size - 1 > UINT64_MAX - s->addr)
             return vmmem__err_addr(VMMEM_EOVERFLOW, s->addr,
-                                   "region %zu: start 0x%llx + size 0x%llx passes 2^64", i,
-                                   (unsigned long long)s->addr, (unsigned long long)s->size);
+                                   "start 0x%llx + size 0x%llx passes 2^64%s",
+                                   (unsigned long long)s->addr, (unsigned long long)s->size,
+                                   loc(i, -1).s);
         struct vmmem_prov pv;
         int rc = vmmem__registry_lookup(reg, s->provider, &pv);
+        if (rc == VMMEM_ENO_PROVIDER) {
+            char hint[400];
+            vmmem__registry_hint(reg, hint, sizeof hint);
+            return vmmem__err_col(rc, rcol, "unknown provider '%s'%s%s", s->provider,
+                                  loc(i, rcol).s, hint);
+        }
         if (rc < 0)
-            return vmmem__err_col(rc, rcol, "unknown provider '%s' (region %zu%s%d)",
-                                  s->provider, i, cols ? ", column " : "", cols ? rcol : 0);
+            return rc;
         rc = check_keys(pv.p, s, i, cols ? &cols[i] : NULL);
         vmmem__plugin_unref(pv.plugin);
         if (rc < 0)
@@ -502,18 +532,16 @@ static int validate(vmmem_registry *reg, const struct vmmem_region_spec *specs, 
             if (cols) {
                 const struct spec_cols *cl = &cols[later], *cf = &cols[first];
                 rc = vmmem__err_col(VMMEM_EOVERLAP, cl->region,
-                                    "region at column %d '%.*s' overlaps region at column %d "
-                                    "'%.*s'",
-                                    cl->region, (int)(cl->text_end - cl->text_start),
-                                    cl->text + cl->text_start, cf->region,
+                                    "'%.*s'%s overlaps '%.*s'%s",
+                                    (int)(cl->text_end - cl->text_start),
+                                    cl->text + cl->text_start, loc(later, cl->region).s,
                                     (int)(cf->text_end - cf->text_start),
-                                    cf->text + cf->text_start);
+                                    cf->text + cf->text_start, loc(first, cf->region).s);
             } else {
-                rc = vmmem__err(VMMEM_EOVERLAP,
-                                "region %zu [0x%llx, +0x%llx) overlaps region %zu [0x%llx, "
-                                "+0x%llx)",
-                                later, (unsigned long long)l->addr, (unsigned long long)l->size,
-                                first, (unsigned long long)f->addr, (unsigned long long)f->size);
+                rc = vmmem__err(VMMEM_EOVERLAP, "[0x%llx, +0x%llx)%s overlaps [0x%llx, +0x%llx)%s",
+                                (unsigned long long)l->addr, (unsigned long long)l->size,
+                                loc(later, -1).s, (unsigned long long)f->addr,
+                                (unsigned long long)f->size, loc(first, -1).s);
             }
             vmmem__errbuf()->addr = l->addr;
             break;
@@ -533,4 +561,149 @@ int vmmem_config_validate(const vmmem_config *cfg, vmmem_registry *reg)
     if (cfg == NULL)
         return vmmem__err(-EINVAL, "vmmem_config_validate: NULL config");
     return validate(reg, cfg->specs, cfg->n, cfg->cols);
+}
+
+/* ---- the host's option kit: provider messages that point at the text ---- */
+
+static _Thread_local const struct vmmem__cfg_scope *scope;
+
+void vmmem__cfg_scope_enter(struct vmmem__cfg_scope *sc, const vmmem_config *cfg,
+                            const struct vmmem_region_spec *specs, size_t n)
+{
+    sc->cfg = cfg;
+    sc->specs = cfg ? cfg->specs : specs;
+    sc->n = cfg ? cfg->n : n;
+    sc->prev = scope;
+    scope = sc;
+}
+
+void vmmem__cfg_scope_leave(const struct vmmem__cfg_scope *sc)
+{
+    scope = sc->prev;
+}
+
+/* Region index and column of key (NULL: the region) for spec, a provider's
+ * copy of one of the specs in scope: found by range and provider, since
+ * regions in one build never overlap.  A config string's scope wins over a
+ * C array's (space_add_config enters both). */
+static bool locate(const struct vmmem_region_spec *spec, const char *key, size_t *region,
+                   int *column)
+{
+    bool found = false;
+    *column = -1;
+    for (const struct vmmem__cfg_scope *sc = scope; sc != NULL; sc = sc->prev) {
+        for (size_t i = 0; i < sc->n; i++) {
+            const struct vmmem_region_spec *s = &sc->specs[i];
+            if (s->addr != spec->addr || s->size != spec->size || s->provider == NULL ||
+                spec->provider == NULL || strcmp(s->provider, spec->provider) != 0)
+                continue;
+            if (!found) {
+                *region = i;
+                found = true;
+            }
+            if (sc->cfg == NULL)
+                break;
+            const struct spec_cols *c = &sc->cfg->cols[i];
+            *region = i;
+            *column = c->region;
+            for (size_t j = 0; key != NULL && j < s->n_options; j++)
+                if (strcmp(s->options[j].key, key) == 0)
+                    *column = c->vals[j] > 0 ? c->vals[j] : c->keys[j];
+            return true;
+        }
+    }
+    return found;
+}
+
+int vmmem__option_error(const struct vmmem_region_spec *spec, const char *key, int code,
+                        const char *fmt, ...)
+{
+    if (spec == NULL || fmt == NULL)
+        return vmmem__err(code, "provider error without a region spec");
+    char what[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    size_t region = 0;
+    int column = -1;
+    struct loc l = {""};
+    if (locate(spec, key, &region, &column))
+        l = loc(region, column);
+    const char *prov = spec->provider ? spec->provider : "provider";
+    const char *val = key ? vmmem_spec_get(spec, key) : NULL;
+    if (key == NULL)
+        vmmem__err_col(code, column, "%s: %s%s", prov, what, l.s);
+    else if (val == NULL || val[0] == '\0')
+        vmmem__err_col(code, column, "%s: '%s' %s%s", prov, key, what, l.s);
+    else
+        vmmem__err_col(code, column, "%s: %s='%s' %s%s", prov, key, val, what, l.s);
+    vmmem__errbuf()->addr = spec->addr;
+    return code;
+}
+
+int vmmem__option_prot(const struct vmmem_region_spec *spec, int *prot)
+{
+    const char *v = vmmem_spec_get(spec, "prot");
+    if (v == NULL || strcmp(v, "rw") == 0) {
+        *prot = VMMEM_PROT_RW;
+        return 0;
+    }
+    if (strcmp(v, "r") == 0) {
+        *prot = VMMEM_PROT_READ;
+        return 0;
+    }
+    return vmmem__option_error(spec, "prot", VMMEM_EBAD_VALUE, "is not 'r' or 'rw'");
+}
+
+int vmmem__option_sharing(const struct vmmem_region_spec *spec, bool dflt, bool *shared)
+{
+    bool s = vmmem_spec_has(spec, "shared"), p = vmmem_spec_has(spec, "private");
+    if (s && p) {
+        /* point at the one written later */
+        const char *later = "private";
+        for (size_t j = 0; j < spec->n_options; j++)
+            if (strcmp(spec->options[j].key, "shared") == 0 ||
+                strcmp(spec->options[j].key, "private") == 0)
+                later = spec->options[j].key;
+        return vmmem__option_error(spec, later, VMMEM_EBAD_VALUE,
+                                   "excludes '%s'", strcmp(later, "shared") == 0 ? "private"
+                                                                                : "shared");
+    }
+    *shared = s ? true : p ? false : dflt;
+    return 0;
+}
+
+int vmmem__option_size(const struct vmmem_region_spec *spec, const char *key, uint64_t align,
+                       uint64_t *out)
+{
+    const char *v = key ? vmmem_spec_get(spec, key) : NULL;
+    if (v == NULL)
+        return 0;
+    uint64_t x;
+    if (vmmem_parse_size(v, &x) < 0)
+        return vmmem__option_error(spec, key, VMMEM_EBAD_NUMBER,
+                                   "is not a number (decimal or 0x hex, optional K/M/G/T)");
+    if (align > 1 && (align & (align - 1)) == 0 && (x & (align - 1)) != 0)
+        return vmmem__option_error(spec, key, VMMEM_EBAD_VALUE,
+                                   "(0x%llx) is not a multiple of 0x%llx", (unsigned long long)x,
+                                   (unsigned long long)align);
+    *out = x;
+    return 0;
+}
+
+void vmmem__config_locate_error(const struct vmmem_region_spec *spec)
+{
+    struct vmmem_error *e = vmmem__errbuf();
+    size_t region = 0;
+    int column = -1;
+    if (strstr(e->message, "(region ") != NULL || !locate(spec, NULL, &region, &column))
+        return;
+    if (e->column > 0) /* the provider's column (set_error has none; keep it anyway) */
+        column = e->column;
+    struct loc l = loc(region, column);
+    size_t n = strlen(e->message);
+    if (n + strlen(l.s) < sizeof e->message)
+        memcpy(e->message + n, l.s, strlen(l.s) + 1);
+    e->column = column;
 }

@@ -77,6 +77,36 @@ VMMEM_HIDDEN void vmmem__plugin_unref(struct vmmem_plugin_handle *h);
 VMMEM_HIDDEN int vmmem__registry_lookup(vmmem_registry *reg, const char *name,
                                         struct vmmem_prov *out);
 
+/* Config scopes (config.c): while maps are built from specs, the specs (and
+ * the parsed config string, if any) are in scope, so the host's
+ * option_error can name the region and the column of an option. */
+struct vmmem__cfg_scope {
+    const vmmem_config *cfg; /* or NULL: a C array of specs */
+    const struct vmmem_region_spec *specs;
+    size_t n;
+    const struct vmmem__cfg_scope *prev;
+};
+VMMEM_HIDDEN void vmmem__cfg_scope_enter(struct vmmem__cfg_scope *sc, const vmmem_config *cfg,
+                                         const struct vmmem_region_spec *specs, size_t n);
+VMMEM_HIDDEN void vmmem__cfg_scope_leave(const struct vmmem__cfg_scope *sc);
+/* The host table's option kit (provider.h). */
+VMMEM_HIDDEN int vmmem__option_error(const struct vmmem_region_spec *spec, const char *key,
+                                     int code, const char *fmt, ...)
+    __attribute__((format(VMMEM__PRINTF, 4, 5)));
+/* Append the region's location to the thread's error message unless it has
+ * one (a provider's own message, set_error style), and point the column
+ * at the region when the provider named none. */
+VMMEM_HIDDEN void vmmem__config_locate_error(const struct vmmem_region_spec *spec);
+VMMEM_HIDDEN int vmmem__option_prot(const struct vmmem_region_spec *spec, int *prot);
+VMMEM_HIDDEN int vmmem__option_sharing(const struct vmmem_region_spec *spec, bool dflt,
+                                       bool *shared);
+VMMEM_HIDDEN int vmmem__option_size(const struct vmmem_region_spec *spec, const char *key,
+                                    uint64_t align, uint64_t *out);
+
+/* "; searched ...; ignored ...; N plugin files failed ..." for an unknown
+ * provider message ("" when reg never ran discovery). */
+VMMEM_HIDDEN void vmmem__registry_hint(vmmem_registry *reg, char *buf, size_t cap);
+
 /* Core wrappers: the only places that call through a provider table. */
 VMMEM_HIDDEN int vmmem__prov_map(const struct vmmem_prov *pv, const struct vmmem_region_spec *spec,
                                  struct vmmem_mapping *out);

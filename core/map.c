@@ -313,7 +313,11 @@ int vmmem_map_new(vmmem_map **out, vmmem_registry *reg, const struct vmmem_regio
     int rc = vmmem__validate_specs(reg, specs, n);
     if (rc < 0)
         return rc;
-    return vmmem__map_build(out, reg, specs, n, opts);
+    struct vmmem__cfg_scope sc; /* providers' option errors name the region */
+    vmmem__cfg_scope_enter(&sc, NULL, specs, n);
+    rc = vmmem__map_build(out, reg, specs, n, opts);
+    vmmem__cfg_scope_leave(&sc);
+    return rc;
 }
 
 int vmmem_map_from_config(vmmem_map **out, vmmem_registry *reg, const char *config,
@@ -326,8 +330,11 @@ int vmmem_map_from_config(vmmem_map **out, vmmem_registry *reg, const char *conf
     if (rc < 0)
         return rc;
     rc = vmmem_config_validate(cfg, reg);
+    struct vmmem__cfg_scope sc; /* providers' option errors name region and column */
+    vmmem__cfg_scope_enter(&sc, cfg, NULL, 0);
     if (rc == 0)
         rc = vmmem__map_build(out, reg, vmmem_config_specs(cfg), vmmem_config_count(cfg), opts);
+    vmmem__cfg_scope_leave(&sc);
     vmmem_config_free(cfg);
     return rc;
 }

@@ -36,8 +36,21 @@ struct failure {
     char *message;
 };
 
+/* A plugin file discovery skipped: a file of the same name was loaded first
+ * (from a directory earlier on the search path, or by path). */
+struct shadow {
+    char *file;
+    char *winner;
+};
+
 struct vmmem_registry {
     pthread_mutex_t lock;
+    /* What the last vmmem_registry_discover searched, for the "unknown
+     * provider" message (NULL before any discovery). */
+    char *searched;
+    char *ignored; /* relative VMMEM_PLUGIN_PATH entries, ':'-separated */
+    struct shadow *shadows;
+    size_t nshadows;
     struct vmmem_prov *provs;
     size_t n, cap;
     struct vmmem_plugin_handle **plugins; /* one reference each */
@@ -63,6 +76,10 @@ static struct vmmem_host host_table = {
     .set_error = host_set_error,
     .parse_size = vmmem_parse_size,
     .page_size = 4096,
+    .option_error = vmmem__option_error,
+    .option_prot = vmmem__option_prot,
+    .option_sharing = vmmem__option_sharing,
+    .option_size = vmmem__option_size,
 };
 static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 
@@ -111,10 +128,12 @@ int vmmem__prov_map(const struct vmmem_prov *pv, const struct vmmem_region_spec 
     if (rc > 0 || (rc == 0 && out->host == NULL && !vmmem__prov_has_access_hooks(p))) {
         if (rc == 0)
             p->unmap(p, spec, out);
-        return vmmem__err(VMMEM_EPROVIDER,
-                          "provider '%s' broke its contract mapping region at 0x%llx "
-                          "(returned %d, host %p)",
-                          p->name, (unsigned long long)spec->addr, rc, out->host);
+        vmmem__err(VMMEM_EPROVIDER,
+                   "provider '%s' broke its contract mapping region at 0x%llx "
+                   "(returned %d, host %p)",
+                   p->name, (unsigned long long)spec->addr, rc, out->host);
+        vmmem__config_locate_error(spec);
+        return VMMEM_EPROVIDER;
     }
     if (rc < 0) {
         /* Keep the provider's detail but make sure it names the region. */
@@ -122,6 +141,7 @@ int vmmem__prov_map(const struct vmmem_prov *pv, const struct vmmem_region_spec 
         if (e->code != rc)
             vmmem__err(rc, "provider '%s' could not map region at 0x%llx: %s", p->name,
                        (unsigned long long)spec->addr, vmmem_strerror(rc));
+        vmmem__config_locate_error(spec); /* one location format (config.c) */
         return rc;
     }
     if (out->prot == 0)
@@ -199,6 +219,13 @@ void vmmem_registry_free(vmmem_registry *reg)
         free(reg->fails[i].message);
     }
     free(reg->fails);
+    for (size_t i = 0; i < reg->nshadows; i++) {
+        free(reg->shadows[i].file);
+        free(reg->shadows[i].winner);
+    }
+    free(reg->shadows);
+    free(reg->searched);
+    free(reg->ignored);
     pthread_mutex_destroy(&reg->lock);
     free(reg);
 }
@@ -459,6 +486,38 @@ static void record_failure(vmmem_registry *reg, const char *file, int code)
     pthread_mutex_unlock(&reg->lock);
 }
 
+static const char *base_name(const char *path)
+{
+    const char *slash = vmmem__os_last_sep(path);
+    return slash ? slash + 1 : path;
+}
+
+/* The loaded plugin whose file has the same name as path, if any (lock held). */
+static const char *same_name_locked(vmmem_registry *reg, const char *path)
+{
+    for (size_t i = 0; i < reg->nplugins; i++)
+        if (strcmp(base_name(reg->plugins[i]->path), base_name(path)) == 0)
+            return reg->plugins[i]->path;
+    return NULL;
+}
+
+/* Record path as shadowed by winner (lock held; dropped when out of memory). */
+static void record_shadow_locked(vmmem_registry *reg, const char *path, const char *winner)
+{
+    struct shadow *ns = realloc(reg->shadows, (reg->nshadows + 1) * sizeof *ns);
+    if (ns == NULL)
+        return;
+    reg->shadows = ns;
+    ns[reg->nshadows].file = strdup(path);
+    ns[reg->nshadows].winner = strdup(winner);
+    if (ns[reg->nshadows].file && ns[reg->nshadows].winner) {
+        reg->nshadows++;
+    } else {
+        free(ns[reg->nshadows].file);
+        free(ns[reg->nshadows].winner);
+    }
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -492,10 +551,16 @@ static int scan_dir(vmmem_registry *reg, const char *dir, int *first)
     for (size_t i = 0; i < n; i++) {
         char path[4096];
         if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) < (int)sizeof path) {
+            /* A file of the same name loaded earlier on the search path is a
+             * deliberate override: this copy is shadowed, not a failure
+             * (and is never opened). */
             pthread_mutex_lock(&reg->lock);
             bool already = loaded_locked(reg, path);
+            const char *winner = already ? NULL : same_name_locked(reg, path);
+            if (winner != NULL)
+                record_shadow_locked(reg, path, winner);
             pthread_mutex_unlock(&reg->lock);
-            if (!already) {
+            if (!already && winner == NULL) {
                 int rc = vmmem_registry_load(reg, path);
                 if (rc == 0) {
                     loaded++;
@@ -512,11 +577,14 @@ static int scan_dir(vmmem_registry *reg, const char *dir, int *first)
     return loaded;
 }
 
-/* Search path: VMMEM_PLUGIN_PATH's absolute entries, then the install dir. */
-static size_t search_dirs(char *buf, size_t cap)
+/* Search path: VMMEM_PLUGIN_PATH's absolute entries, then the install dir.
+ * The relative entries it ignores go to ignored (':'-separated) if not NULL. */
+static size_t search_dirs(char *buf, size_t cap, char *ignored, size_t icap)
 {
-    size_t len = 0;
+    size_t len = 0, ilen = 0;
     buf[0] = '\0';
+    if (ignored != NULL)
+        ignored[0] = '\0';
     const char *env = getenv("VMMEM_PLUGIN_PATH");
     if (env != NULL) {
         const char *p = env;
@@ -529,6 +597,13 @@ static size_t search_dirs(char *buf, size_t cap)
                 len += n;
                 buf[len++] = VMMEM__OS_PATH_LIST_SEP;
                 buf[len] = '\0';
+            } else if (n > 0 && !vmmem__os_path_is_absolute(p) && ignored != NULL &&
+                       ilen + n + 2 < icap) {
+                if (ilen > 0)
+                    ignored[ilen++] = VMMEM__OS_PATH_LIST_SEP;
+                memcpy(ignored + ilen, p, n);
+                ilen += n;
+                ignored[ilen] = '\0';
             }
             p += n;
             if (*p == VMMEM__OS_PATH_LIST_SEP)
@@ -561,7 +636,7 @@ static size_t search_dirs(char *buf, size_t cap)
 const char *vmmem_plugin_dir(void)
 {
     static _Thread_local char buf[8192];
-    search_dirs(buf, sizeof buf);
+    search_dirs(buf, sizeof buf, NULL, 0);
     return buf;
 }
 
@@ -569,8 +644,19 @@ int vmmem_registry_discover(vmmem_registry *reg)
 {
     if (reg == NULL)
         return vmmem__err(-EINVAL, "vmmem_registry_discover: NULL registry");
-    char dirs[8192];
-    search_dirs(dirs, sizeof dirs);
+    char dirs[8192], ignored[4096];
+    search_dirs(dirs, sizeof dirs, ignored, sizeof ignored);
+    char *searched = strdup(dirs), *ign = ignored[0] ? strdup(ignored) : NULL;
+    pthread_mutex_lock(&reg->lock);
+    if (searched != NULL) {
+        free(reg->searched);
+        free(reg->ignored);
+        reg->searched = searched;
+        reg->ignored = ign;
+    } else {
+        free(ign);
+    }
+    pthread_mutex_unlock(&reg->lock);
     int first = 0, loaded = 0;
     char *save = NULL;
     char *seen[64];
@@ -600,27 +686,73 @@ int vmmem_registry_discover(vmmem_registry *reg)
     }
     for (size_t i = 0; i < nseen; i++)
         free(seen[i]);
+    /* Shadowed copies are not failures (vmmem_registry_shadowed lists them). */
     if (first != 0)
         return vmmem__err(first, "%d plugin(s) loaded; some failed, first: %s", loaded,
                           vmmem_strerror(first));
     return loaded;
 }
 
-static vmmem_registry *default_reg;
-static pthread_once_t default_once = PTHREAD_ONCE_INIT;
-
-static void default_init(void)
-{
-    struct vmmem_error saved = *vmmem__errbuf();
-    if (vmmem_registry_new(&default_reg) == 0)
-        vmmem_registry_discover(default_reg); /* failures stay recorded in the registry */
-    *vmmem__errbuf() = saved;
-}
+/* The default registry: made on first use, freed by
+ * vmmem_default_registry_release (and then made again if used again). */
+static vmmem_registry *_Atomic default_reg;
+static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
 
 vmmem_registry *vmmem_default_registry(void)
 {
-    pthread_once(&default_once, default_init);
-    return default_reg;
+    vmmem_registry *r = atomic_load_explicit(&default_reg, memory_order_acquire);
+    if (r != NULL)
+        return r;
+    pthread_mutex_lock(&default_lock);
+    if ((r = atomic_load_explicit(&default_reg, memory_order_relaxed)) == NULL) {
+        struct vmmem_error saved = *vmmem__errbuf();
+        if (vmmem_registry_new(&r) == 0)
+            vmmem_registry_discover(r); /* failures stay recorded in the registry */
+        *vmmem__errbuf() = saved;
+        atomic_store_explicit(&default_reg, r, memory_order_release);
+    }
+    pthread_mutex_unlock(&default_lock);
+    return r;
+}
+
+void vmmem_default_registry_release(void)
+{
+    pthread_mutex_lock(&default_lock);
+    vmmem_registry *r = atomic_exchange(&default_reg, NULL);
+    pthread_mutex_unlock(&default_lock);
+    vmmem_registry_free(r);
+}
+
+/* Why a provider may be missing, for the "unknown provider" message: where
+ * discovery looked, what it ignored, how many files failed.  Empty for a
+ * registry that never ran discovery (the program loaded what it wanted). */
+static void registry_hint_locked(vmmem_registry *reg, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (reg->searched == NULL)
+        return;
+    /* Most useful first: the message is bounded, the path may be long. */
+    size_t n = 0;
+    if (reg->nfails > 0)
+        n += (size_t)snprintf(buf + n, cap - n, "; %zu plugin file%s failed to load",
+                              reg->nfails, reg->nfails == 1 ? "" : "s");
+    if (n < cap && reg->ignored != NULL)
+        n += (size_t)snprintf(buf + n, cap - n,
+                              "; ignored relative VMMEM_PLUGIN_PATH entries '%s'", reg->ignored);
+    if (n < cap)
+        snprintf(buf + n, cap - n, "; `vmmem providers` lists what was found; searched %s",
+                 reg->searched);
+}
+
+/* The same hint for reg (NULL: the default registry), for config.c. */
+void vmmem__registry_hint(vmmem_registry *reg, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (reg == NULL && (reg = atomic_load(&default_reg)) == NULL)
+        return;
+    pthread_mutex_lock(&reg->lock);
+    registry_hint_locked(reg, buf, cap);
+    pthread_mutex_unlock(&reg->lock);
 }
 
 int vmmem__registry_lookup(vmmem_registry *reg, const char *name, struct vmmem_prov *out)
@@ -631,7 +763,9 @@ int vmmem__registry_lookup(vmmem_registry *reg, const char *name, struct vmmem_p
     pthread_mutex_lock(&reg->lock);
     const struct vmmem_prov *pv = find_locked(reg, name);
     if (pv == NULL) {
-        rc = vmmem__err(VMMEM_ENO_PROVIDER, "unknown provider '%s'", name);
+        char hint[400];
+        registry_hint_locked(reg, hint, sizeof hint);
+        rc = vmmem__err(VMMEM_ENO_PROVIDER, "unknown provider '%s'%s", name, hint);
     } else {
         *out = *pv;
         out->file = NULL; /* not owned by the copy */
@@ -703,6 +837,32 @@ int vmmem_registry_failure(vmmem_registry *reg, size_t i, struct vmmem_load_fail
         info->file = reg->fails[i].file;
         info->code = reg->fails[i].code;
         info->message = reg->fails[i].message;
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return rc;
+}
+
+size_t vmmem_registry_shadowed_count(vmmem_registry *reg)
+{
+    if (reg == NULL)
+        return 0;
+    pthread_mutex_lock(&reg->lock);
+    size_t n = reg->nshadows;
+    pthread_mutex_unlock(&reg->lock);
+    return n;
+}
+
+int vmmem_registry_shadowed(vmmem_registry *reg, size_t i, struct vmmem_shadowed_plugin *info)
+{
+    if (reg == NULL || info == NULL)
+        return vmmem__err(-EINVAL, "vmmem_registry_shadowed: NULL argument");
+    int rc = 0;
+    pthread_mutex_lock(&reg->lock);
+    if (i >= reg->nshadows) {
+        rc = vmmem__err(-ERANGE, "shadowed index %zu out of range (%zu)", i, reg->nshadows);
+    } else {
+        info->file = reg->shadows[i].file;
+        info->loaded = reg->shadows[i].winner;
     }
     pthread_mutex_unlock(&reg->lock);
     return rc;

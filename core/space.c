@@ -32,6 +32,7 @@ struct vmmem_space {
     bool tracking;
     void *stripes_raw; /* holds gp.stripes, aligned */
     struct vmmem_log *log; /* vhost-user log every published map gets (under lock) */
+    _Atomic uint64_t generation; /* publications so far (vmmem_space_generation) */
 };
 
 /* This thread's stripe (threads are dealt round the stripes as they come). */
@@ -143,6 +144,8 @@ void vmmem__gp_wait(struct vmmem__gp *g)
 static void publish_locked(vmmem_space *s, vmmem_map *m)
 {
     vmmem_map *old = atomic_exchange(&s->cur, m);
+    /* After the swap: whoever sees the new number also sees the new map. */
+    atomic_fetch_add_explicit(&s->generation, 1, memory_order_release);
     vmmem__gp_wait(&s->gp);
     vmmem_map_unref(old);
 }
@@ -193,6 +196,7 @@ int vmmem_space_new(vmmem_space **out, vmmem_map *initial, const struct vmmem_ma
         return rc;
     }
     atomic_init(&s->cur, m);
+    atomic_init(&s->generation, 0);
     atomic_init(&s->gp.phase, 0);
     pthread_mutex_init(&s->lock, NULL);
     *out = s;
@@ -406,4 +410,44 @@ int vmmem_space_detach_log(vmmem_space *s)
     s->log = NULL;
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+uint64_t vmmem_space_generation(const vmmem_space *s)
+{
+    return s ? atomic_load_explicit(&((vmmem_space *)s)->generation, memory_order_acquire) : 0;
+}
+
+/* add/replace from a config string of one region: its errors (and the
+ * provider's option errors) carry the column in that string. */
+static int with_config(vmmem_space *s, long replace, uint64_t base, uint64_t size,
+                       vmmem_registry *reg, const char *config)
+{
+    if (s == NULL || config == NULL)
+        return vmmem__err(-EINVAL, "NULL space or config");
+    vmmem_config *cfg;
+    int rc = vmmem_config_parse(config, &cfg);
+    if (rc < 0)
+        return rc;
+    if (vmmem_config_count(cfg) != 1)
+        rc = vmmem__err(-EINVAL, "'%s' has %zu regions; the space takes one per call", config,
+                        vmmem_config_count(cfg));
+    else if ((rc = vmmem_config_validate(cfg, reg)) == 0) {
+        struct vmmem__cfg_scope sc;
+        vmmem__cfg_scope_enter(&sc, cfg, NULL, 0);
+        rc = add_or_replace(s, replace, base, size, reg, vmmem_config_specs(cfg));
+        vmmem__cfg_scope_leave(&sc);
+    }
+    vmmem_config_free(cfg);
+    return rc;
+}
+
+int vmmem_space_add_config(vmmem_space *s, vmmem_registry *reg, const char *config)
+{
+    return with_config(s, 0, 0, 0, reg, config);
+}
+
+int vmmem_space_replace_config(vmmem_space *s, vmmem_gaddr_t base, uint64_t size,
+                               vmmem_registry *reg, const char *config)
+{
+    return with_config(s, 1, base, size, reg, config);
 }

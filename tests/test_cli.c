@@ -323,8 +323,8 @@ static int suite_cleanup(void)
 
 /* ---- help and usage ------------------------------------------------------------ */
 
-static const char *const commands[] = {"providers", "info", "dump", "load", "fill",
-                                       "checksum", "demo", "help", NULL};
+static const char *const commands[] = {"providers", "info", "dump", "load", "fill", "checksum",
+                                       "read", "write", "diff", "demo", "help", NULL};
 
 static void test_help(void)
 {
@@ -537,6 +537,29 @@ static void test_providers(void)
     } else {
         printf("\n    VMMEM_TEST_PLUGIN_DIR unset: broken-plugin listing skipped\n");
     }
+
+    /* A copy of a plugin earlier on the path overrides the staged one: the
+     * later file is listed as shadowed, not as a failure. */
+    char sdir[512], cmd[8800];
+    snprintf(sdir, sizeof sdir, "%s/shadow", tmpdir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s %s/ && chmod 755 %s", sdir, so, sdir, sdir);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    vmmem_env(&r, "VMMEM_PLUGIN_PATH", sdir, "providers", (const char *)NULL);
+    EXPECT(&r, 0, NULL);
+    char line[9000];
+    snprintf(line, sizeof line, "  mmap ");
+    OUT_HAS(&r, line);
+    snprintf(line, sizeof line, " 1  %s/vmmem-mmap.so ", sdir);
+    OUT_HAS(&r, line);
+    snprintf(line, sizeof line,
+             "\nshadowed (a file of the same name was loaded first):\n"
+             "  %s: not loaded; %s/vmmem-mmap.so is used\n",
+             so, sdir);
+    OUT_HAS(&r, line);
+    CU_ASSERT_PTR_NULL(strstr(r.out, "failed to load"));
+    run_free(&r);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", sdir);
+    CU_ASSERT_EQUAL(system(cmd), 0);
 
     /* No plugins at all: an empty list, not a failure. */
     vmmem_env(&r, "VMMEM_PLUGIN_PATH", tmpdir, "providers", (const char *)NULL);
@@ -1070,6 +1093,308 @@ static void test_examples(void)
     closedir(d);
 }
 
+
+/* ---- file: defaults, read-only mapping --------------------------------- */
+
+static void test_file_defaults(void)
+{
+    if (!file_cases())
+        return;
+    uint8_t img[16384];
+    char path[512], cfg[700], want[800];
+    tmp_path(path, sizeof path, "defaults.mem");
+    make_image(path, img, sizeof img);
+    struct run r;
+    /* no size=: the whole file, or what follows offset= */
+    snprintf(cfg, sizeof cfg, "file:addr=0,path=%s", path);
+    VMMEM(&r, "info", cfg);
+    EXPECT(&r, 0, NULL);
+    OUT_HAS(&r, "1 region, 16 KiB (16384 bytes), highest address 0x3fff\n");
+    /* read-only command: mapped read-only */
+    OUT_HAS(&r, "  file      r     0x");
+    run_free(&r);
+    snprintf(cfg, sizeof cfg, "file:addr=1M,path=%s,offset=4K", path);
+    VMMEM(&r, "info", cfg);
+    EXPECT(&r, 0, NULL);
+    OUT_HAS(&r, "1 region, 12 KiB (12288 bytes), highest address 0x102fff\n");
+    run_free(&r);
+    VMMEM(&r, "dump", cfg, "0x100100", "9");
+    EXPECT(&r, 0, NULL);
+    CU_ASSERT_EQUAL(r.err_len, 0);
+    run_free(&r);
+    snprintf(cfg, sizeof cfg, "file:addr=0x100000,path=%s", path);
+    VMMEM(&r, "dump", cfg, "0x100100", "9");
+    EXPECT(&r, 0, "00100100  6c 69 62 76 6d 6d 65 6d  21                       |libvmmem!|\n"
+                  "00100109\n");
+    run_free(&r);
+    /* told otherwise: prot=rw stays */
+    snprintf(cfg, sizeof cfg, "file:addr=0,path=%s,prot=rw", path);
+    VMMEM(&r, "info", cfg);
+    EXPECT(&r, 0, NULL);
+    OUT_HAS(&r, "  file      rw    0x");
+    run_free(&r);
+    /* a writing command maps read-write (and the size default applies) */
+    snprintf(cfg, sizeof cfg, "file:addr=0,path=%s", path);
+    VMMEM(&r, "fill", "-q", cfg, "0x3ff0", "16", "0xee");
+    EXPECT(&r, 0, "");
+    run_free(&r);
+    VMMEM(&r, "checksum", cfg, "0x3ff0", "16");
+    snprintf(want, sizeof want, "%016" PRIx64 "\n", fnv_fill(0xee, 16));
+    EXPECT(&r, 0, want);
+    run_free(&r);
+    /* the size default cannot pass the end of the file */
+    VMMEM(&r, "dump", cfg, "0x3ff0", "17");
+    EXPECT_FAIL(&r, 1, "vmmem dump");
+    run_free(&r);
+    /* a file opened read-only (an unprivileged user's view of a root-owned
+     * file): the --help example works, no EACCES */
+    if (geteuid() != 0) {
+        CU_ASSERT_EQUAL(chmod(path, 0444), 0);
+        VMMEM(&r, "checksum", cfg, "0", "16K");
+        EXPECT(&r, 0, NULL);
+        run_free(&r);
+    } else {
+        printf("\n    running as root: EACCES on a 0444 file not checked (root may write it)\n");
+    }
+    unlink(path);
+}
+
+/* ---- read, write, diff ------------------------------------------------- */
+
+static void test_read_write_diff(void)
+{
+    if (!file_cases())
+        return;
+    uint8_t img[20480];
+    char a[512], b[512], ca[700], cb[700];
+    tmp_path(a, sizeof a, "a.mem");
+    tmp_path(b, sizeof b, "b.mem");
+    make_image(a, img, sizeof img);
+    make_image(b, img, sizeof img);
+    snprintf(ca, sizeof ca, "file:addr=0,path=%s", a);
+    snprintf(cb, sizeof cb, "file:addr=0,path=%s", b);
+    struct run r;
+    VMMEM(&r, "diff", ca, cb);
+    EXPECT(&r, 0, "0 pages differ, 0 only in A, 0 only in B, in 0 runs; 5 pages are the same\n");
+    run_free(&r);
+
+    /* write: across the page seam at 0x2000 and in page 4 */
+    VMMEM(&r, "write", cb, "0x1ffe", "de:ad be-ef");
+    EXPECT(&r, 0, "wrote 4 bytes [0x1ffe, 0x2001]\n");
+    run_free(&r);
+    VMMEM(&r, "write", "-q", cb, "0x4000", "ff");
+    EXPECT(&r, 0, "");
+    run_free(&r);
+    /* typed reads in QEMU's xp layout, little- and big-endian */
+    VMMEM(&r, "read", cb, "0x1ffc");
+    EXPECT(&r, 0, "0000000000001ffc: 0xaddefdfc\n");
+    run_free(&r);
+    VMMEM(&r, "read", cb, "0x1ff8", "5");
+    EXPECT(&r, 0, "0000000000001ff8: 0xfbfaf9f8 0xaddefdfc 0x0302efbe 0x07060504\n"
+                  "0000000000002008: 0x0b0a0908\n");
+    run_free(&r);
+    VMMEM(&r, "read", "-t", "u8", cb, "0x1ffd", "10");
+    EXPECT(&r, 0, "0000000000001ffd: 0xfd 0xde 0xad 0xbe 0xef 0x02 0x03 0x04\n"
+                  "0000000000002005: 0x05 0x06\n");
+    run_free(&r);
+    VMMEM(&r, "read", "--type=u64", "--be", cb, "0x1ff8", "2");
+    EXPECT(&r, 0, "0000000000001ff8: 0xf8f9fafbfcfddead 0xbeef020304050607\n");
+    run_free(&r);
+    VMMEM(&r, "read", "-t", "u16", cb, "0x4ffe", "1");
+    EXPECT(&r, 0, "0000000000004ffe: 0xfffe\n");
+    run_free(&r);
+    VMMEM(&r, "read", "-t", "u16", cb, "0x4fff", "1"); /* runs past the end */
+    EXPECT_FAIL(&r, 1, "vmmem read");
+    run_free(&r);
+    VMMEM(&r, "read", "-t", "u7", cb, "0");
+    EXPECT_FAIL(&r, 2, "vmmem read");
+    run_free(&r);
+    VMMEM(&r, "write", cb, "0", "abc");
+    EXPECT_FAIL(&r, 2, "vmmem write");
+    run_free(&r);
+    VMMEM(&r, "write", cb, "0x4fff", "0102"); /* nothing written */
+    EXPECT_FAIL(&r, 1, "vmmem write");
+    run_free(&r);
+    VMMEM(&r, "write", "mmap:addr=0,size=4K,prot=r", "0", "01");
+    EXPECT_FAIL(&r, 1, "vmmem write");
+    ERR_HAS(&r, "read-only");
+    run_free(&r);
+
+    /* diff: the two changed runs, as pages; exit 3 */
+    VMMEM(&r, "diff", ca, cb);
+    EXPECT(&r, 3, "  [0x0000000000001000, 0x0000000000002fff]         2 pages  differ\n"
+                  "  [0x0000000000004000, 0x0000000000004fff]         1 page   differ\n"
+                  "3 pages differ, 0 only in A, 0 only in B, in 2 runs; 2 pages are the same\n");
+    run_free(&r);
+    VMMEM(&r, "diff", "--max", "1", ca, cb);
+    EXPECT(&r, 3, "  [0x0000000000001000, 0x0000000000002fff]         2 pages  differ\n"
+                  "  ... 1 more run (--max)\n"
+                  "3 pages differ, 0 only in A, 0 only in B, in 2 runs; 2 pages are the same\n");
+    run_free(&r);
+    /* regions in one map only; a hole in both is skipped */
+    char cb2[800];
+    snprintf(cb2, sizeof cb2, "%s;mmap:addr=1G,size=8K", ca);
+    VMMEM(&r, "diff", ca, cb2);
+    EXPECT(&r, 3, "  [0x0000000040000000, 0x0000000040001fff]         2 pages  only in B\n"
+                  "0 pages differ, 0 only in A, 2 only in B, in 1 run; 5 pages are the same\n");
+    run_free(&r);
+    VMMEM(&r, "diff", cb2, ca);
+    EXPECT(&r, 3, NULL);
+    OUT_HAS(&r, "2 pages  only in A\n");
+    run_free(&r);
+    /* a partly backed page is compared over what both back */
+    VMMEM(&r, "diff", "mmap:addr=0,size=6K", "mmap:addr=0,size=4K;mmap:addr=4K,size=2K");
+    EXPECT(&r, 0, "0 pages differ, 0 only in A, 0 only in B, in 0 runs; 2 pages are the same\n");
+    run_free(&r);
+    VMMEM(&r, "diff", ca);
+    EXPECT_FAIL(&r, 2, "vmmem diff");
+    run_free(&r);
+    unlink(a);
+    unlink(b);
+}
+
+/* ---- --qemu ------------------------------------------------------------ */
+
+/* A sparse file of size bytes (the memory-backend file of a QEMU guest). */
+static int sparse_file(const char *path, uint64_t size)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return -1;
+    int rc = ftruncate(fd, (off_t)size);
+    close(fd);
+    return rc;
+}
+
+/* Guests of 2 to 4 GiB are mapped whole: not in a 32-bit process. */
+static bool big_maps(void)
+{
+    if (sizeof(void *) < 8)
+        printf("\n    32-bit host: gigabyte guest layouts cannot be mapped here (SKIPPED)\n");
+    return sizeof(void *) >= 8;
+}
+
+static void test_qemu_layout(void)
+{
+    if (!file_cases() || !big_maps())
+        return;
+    static const struct {
+        const char *machine;
+        uint64_t ram;
+        const char *want; /* the region lines of `info`, after the header */
+    } cases[] = {
+        /* q35: below 2.75 GiB all low; from it 2 GiB low, the rest at 4 GiB */
+        {"q35", 2ull << 30, "0x0000000000000000  0x000000007fffffff      2 GiB  file"},
+        {"q35", (11ull << 28) - 4096, "0x0000000000000000  0x00000000afffefff"},
+        {"q35", 11ull << 28, "0x0000000100000000  0x000000012fffffff    768 MiB  file"},
+        {"q35", 4ull << 30, "0x0000000100000000  0x000000017fffffff      2 GiB  file"},
+        /* pc: below 3.5 GiB all low; from it 3 GiB low, the rest at 4 GiB */
+        {"pc", 3ull << 30, "0x0000000000000000  0x00000000bfffffff      3 GiB  file"},
+        {"pc", (7ull << 29) - 4096, "0x0000000000000000  0x00000000dfffefff"},
+        {"pc", 7ull << 29, "0x0000000100000000  0x000000011fffffff    512 MiB  file"},
+        {"pc", 4ull << 30, "0x0000000000000000  0x00000000bfffffff      3 GiB  file"},
+    };
+    char path[512];
+    tmp_path(path, sizeof path, "guest.ram");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CU_ASSERT_EQUAL_FATAL(sparse_file(path, cases[i].ram), 0);
+        struct run r;
+        VMMEM(&r, "info", "--qemu", cases[i].machine, path);
+        EXPECT(&r, 0, NULL);
+        if (strstr(r.out, cases[i].want) == NULL)
+            printf("\n    %s %" PRIu64 " bytes: no \"%s\" in\n%s", cases[i].machine, cases[i].ram,
+                   cases[i].want, r.out);
+        CU_ASSERT_PTR_NOT_NULL(strstr(r.out, cases[i].want));
+        bool split = strstr(r.out, "2 regions") == r.out;
+        CU_ASSERT_EQUAL(split, cases[i].ram >= (strcmp(cases[i].machine, "q35") == 0
+                                                    ? (11ull << 28)
+                                                    : (7ull << 29)));
+        run_free(&r);
+    }
+    struct run r;
+    VMMEM(&r, "info", "--qemu", "virt", path);
+    EXPECT_FAIL(&r, 2, "vmmem info");
+    run_free(&r);
+    VMMEM(&r, "info", "--qemu", "q35", "/nonexistent/guest.ram");
+    EXPECT_FAIL(&r, 1, "vmmem info");
+    run_free(&r);
+    unlink(path);
+}
+
+/* Does the shell find cmd? */
+static bool have_program(const char *cmd)
+{
+    char sh[256];
+    snprintf(sh, sizeof sh, "command -v %s >/dev/null 2>&1", cmd);
+    return system(sh) == 0;
+}
+
+/*
+ * Against QEMU itself: write patterns into a memory-backend file with
+ * `vmmem write --qemu M`, start QEMU (stopped, -S) on that file, and check
+ * that its monitor's `xp` prints exactly what `vmmem read --qemu M` prints
+ * at both ends of the low and the high part.
+ */
+static void test_qemu_real(void)
+{
+    if (!file_cases() || !big_maps())
+        return;
+    if (!have_program("qemu-system-x86_64")) {
+        printf("\n    qemu-system-x86_64 not found: layout not checked against QEMU "
+               "(SKIPPED; Debian: apt-get install qemu-system-x86)\n");
+        return;
+    }
+    static const struct {
+        const char *machine;
+        uint64_t ram, below;
+    } cases[] = {{"q35", 3ull << 30, 2ull << 30}, {"pc", 4ull << 30, 3ull << 30}};
+    char path[512], outp[512], cmd[4096];
+    tmp_path(path, sizeof path, "qemu.ram");
+    tmp_path(outp, sizeof outp, "qemu.out");
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        CU_ASSERT_EQUAL_FATAL(sparse_file(path, cases[c].ram), 0);
+        uint64_t high = cases[c].ram - cases[c].below;
+        uint64_t at[] = {0x1000, cases[c].below - 16, 1ull << 32, (1ull << 32) + high - 16};
+        char xp[1024] = "", want[2048] = "";
+        for (size_t i = 0; i < 4; i++) {
+            char a[32], bytes[40];
+            snprintf(a, sizeof a, "0x%" PRIx64, at[i]);
+            snprintf(bytes, sizeof bytes, "%02zx%02zx%02zx%02zx%02zx%02zx%02zx%02zx%02zx", c, i,
+                     i + 1, i + 2, i + 3, i + 4, i + 5, i + 6, 0xa0 + i);
+            struct run r;
+            VMMEM(&r, "write", "--qemu", cases[c].machine, path, a, bytes);
+            EXPECT(&r, 0, NULL);
+            run_free(&r);
+            VMMEM(&r, "read", "--qemu", cases[c].machine, "-t", "u64", path, a, "2");
+            EXPECT(&r, 0, NULL);
+            strncat(want, r.out, sizeof want - strlen(want) - 1);
+            run_free(&r);
+            size_t l = strlen(xp);
+            snprintf(xp + l, sizeof xp - l, "xp /2xg %s\\n", a);
+        }
+        snprintf(cmd, sizeof cmd,
+                 "printf '%squit\\n' | timeout 120 qemu-system-x86_64 -machine %s,memory-backend=ram "
+                 "-object memory-backend-file,id=ram,size=%" PRIu64 ",mem-path=%s,share=on "
+                 "-m %" PRIu64 "M -S -nodefaults -display none -accel tcg -monitor stdio "
+                 "2>&1 | tr -d '\\r' | grep -a '^[0-9a-f]\\{16\\}: ' > %s",
+                 xp, cases[c].machine, cases[c].ram, path, cases[c].ram >> 20, outp);
+        int st = system(cmd);
+        char got[2048] = "";
+        FILE *f = fopen(outp, "r");
+        if (f != NULL) {
+            size_t n = fread(got, 1, sizeof got - 1, f);
+            got[n] = '\0';
+            fclose(f);
+        }
+        if (strcmp(got, want) != 0)
+            printf("\n    %s: QEMU (status %d) printed\n%s    vmmem read printed\n%s",
+                   cases[c].machine, st, got, want);
+        CU_ASSERT_STRING_EQUAL(got, want);
+        unlink(outp);
+        unlink(path);
+    }
+}
+
 static const struct vt_test cli_tests[] = {
     {"help on every command", test_help},
     {"usage errors exit 2", test_usage_errors},
@@ -1085,6 +1410,10 @@ static const struct vt_test cli_tests[] = {
     {"map-on-access region", test_map_on_access},
     {"file-backed dump/info/checksum", test_file_dump},
     {"file-backed fill/load", test_file_fill_load},
+    {"file: size defaults to the file's; read-only commands map read-only", test_file_defaults},
+    {"read, write, diff", test_read_write_diff},
+    {"--qemu q35|pc layouts", test_qemu_layout},
+    {"--qemu against a real QEMU", test_qemu_real},
     {NULL, NULL},
 };
 

@@ -90,6 +90,20 @@ static void check_detail(int line, const char *text, int code, int column, const
     CU_ASSERT_EQUAL(e->column, column);
     if (quote != NULL)
         CU_ASSERT_PTR_NOT_NULL(strstr(e->message, quote));
+    /* One location format in every config message: "(region N, column C)",
+     * N the 0-based region, C the detail's column. */
+    if (column > 0) {
+        char tail[48];
+        snprintf(tail, sizeof tail, ", column %d)", column);
+        const char *r = strstr(e->message, "(region ");
+        const char *t = r ? strstr(r, tail) : NULL;
+        bool ok = r != NULL && t != NULL && strspn(r + 8, "0123456789") == (size_t)(t - r - 8) &&
+                  t > r + 8;
+        if (!ok)
+            fprintf(stdout, "\n    line %d: \"%s\": no '(region N%s' in \"%s\"\n", line, text,
+                    tail, e->message);
+        CU_ASSERT_TRUE(ok);
+    }
 }
 
 /* ---- vmmem_parse_size ------------------------------------------------- */
@@ -603,7 +617,22 @@ static void test_map_from_config_provider_error(void)
     CU_ASSERT_EQUAL(COUNT("test-counted", maps), COUNT("test-counted", unmaps));
 }
 
+/* The run-time version is the header's. */
+static void test_version(void)
+{
+    CU_ASSERT_STRING_EQUAL(vmmem_version(), VMMEM_VERSION_STRING);
+    CU_ASSERT_EQUAL(vmmem_version_number(), VMMEM_VERSION_NUMBER);
+    CU_ASSERT_EQUAL(vmmem_version_number() >> 16, VMMEM_VERSION_MAJOR);
+    CU_ASSERT_EQUAL(vmmem_abi_version(), VMMEM_VERSION_MAJOR);
+    CU_ASSERT_EQUAL(vmmem_provider_abi_version(), VMMEM_PROVIDER_ABI_VERSION);
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", VMMEM_VERSION_MAJOR, VMMEM_VERSION_MINOR,
+             VMMEM_VERSION_PATCH);
+    CU_ASSERT_STRING_EQUAL(vmmem_version(), want);
+}
+
 static const struct vt_test size_tests[] = {
+    {"run-time version", test_version},
     {"parse_size accepts", test_parse_size_ok},
     {"parse_size rejects", test_parse_size_bad},
     {"parse_size NULL", test_parse_size_null},

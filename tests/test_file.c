@@ -385,13 +385,13 @@ static void test_offset_unaligned(void)
     vmmem_map *m = NULL;
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=4K,path=%s,offset=100", path), VMMEM_EBAD_VALUE);
     CU_ASSERT_PTR_NULL(m);
-    CU_ASSERT(msg_has("offset=100"));
+    CU_ASSERT(msg_has("offset='100'"));
     CU_ASSERT(msg_has("page size 4096"));
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=4K,path=%s,offset=0x800", path),
                  VMMEM_EBAD_VALUE);
-    CU_ASSERT(msg_has("offset=0x800"));
+    CU_ASSERT(msg_has("offset='0x800'"));
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=4K,path=%s,offset=4097", path), VMMEM_EBAD_VALUE);
-    CU_ASSERT(msg_has("offset=4097"));
+    CU_ASSERT(msg_has("offset='4097'"));
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=4K,path=%s,offset=4k2", path), VMMEM_EBAD_NUMBER);
     CU_ASSERT(msg_has("offset='4k2'"));
     /* offset + size must stay a valid off_t: INT64_MAX - 0x7fffffffffff0000 = 0xffff. */
@@ -667,9 +667,9 @@ static void test_option_errors(void)
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,shared,prot=rw"), VMMEM_EMISSING_KEY);
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,path=%s,memfd=x", path), VMMEM_EBAD_VALUE);
     CU_ASSERT(msg_has("exclude each other"));
-    CU_ASSERT(msg_has("path= memfd="));
+    CU_ASSERT(msg_has("memfd='x' excludes path="));
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,path=%s,fd=%d", path, fd), VMMEM_EBAD_VALUE);
-    CU_ASSERT(msg_has("path= fd="));
+    CU_ASSERT(msg_has("excludes path="));
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,fd=%d,memfd=x", fd), VMMEM_EBAD_VALUE);
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,fd=abc"), VMMEM_EBAD_VALUE);
     CU_ASSERT(msg_has("fd='abc'"));
@@ -680,9 +680,21 @@ static void test_option_errors(void)
     CU_ASSERT(msg_has("fd=1048575"));
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,path=%s,shared,private", path),
                  VMMEM_EBAD_VALUE);
-    CU_ASSERT(msg_has("'shared' and 'private'"));
+    CU_ASSERT(msg_has("'private' excludes 'shared'"));
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,path=%s,prot=w", path), VMMEM_EBAD_VALUE);
     CU_ASSERT(msg_has("prot='w'"));
+    /* the column of the value, and one location format */
+    char want[256];
+    snprintf(want, sizeof want, "file: prot='w' is not 'r' or 'rw' (region 0, column %zu)",
+             strlen("file:addr=0,size=8K,path=,prot=") + strlen(path) + 1);
+    CU_ASSERT_STRING_EQUAL(vmmem_last_message(), want);
+    CU_ASSERT_EQUAL(vmmem_last_error()->column,
+                    (int)(strlen("file:addr=0,size=8K,path=,prot=") + strlen(path) + 1));
+    VT_ASSERT_RC(try_map(&m, "mmap:addr=0,size=4K;file:addr=4K,size=8K,fd=abc"), VMMEM_EBAD_VALUE);
+    CU_ASSERT_STRING_EQUAL(vmmem_last_message(),
+                           "file: fd='abc' is not a descriptor number (region 1, column 45)");
+    VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,offset=4k2,path=%s", path), VMMEM_EBAD_NUMBER);
+    CU_ASSERT_EQUAL(vmmem_last_error()->column, 28);
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,memfd=x,create"), VMMEM_EBAD_VALUE);
     CU_ASSERT(msg_has("'create' needs path="));
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,path=%s,create,prot=r", path),
@@ -695,6 +707,14 @@ static void test_option_errors(void)
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,path"), VMMEM_EBAD_VALUE);
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,path=/nonexistent/vmmem/x"), -ENOENT);
     CU_ASSERT(msg_has("/nonexistent/vmmem/x"));
+    /* a provider's own message (set_error) gets the region's location too */
+    VT_ASSERT_RC(try_map(&m, "mmap:addr=0,size=4K;file:addr=4K,size=8K,path=/nonexistent/vmmem/x"),
+                 -ENOENT);
+    const char *msg = vmmem_last_message();
+    const char *tail = " (region 1, column 21)";
+    CU_ASSERT(strlen(msg) > strlen(tail) &&
+              strcmp(msg + strlen(msg) - strlen(tail), tail) == 0);
+    CU_ASSERT_EQUAL(vmmem_last_error()->column, 21);
     /* A directory opens read-only but is no file to map. */
     VT_ASSERT_RC(try_map(&m, "file:addr=0,size=8K,path=/tmp,prot=r"), -EISDIR);
     CU_ASSERT(msg_has("'/tmp' is a directory"));

@@ -463,11 +463,55 @@ static void test_no_leaked_mappings(void)
         CU_ASSERT_EQUAL(after, before);
 }
 
+/* Option errors through the host's option kit: one message shape, the
+ * option quoted, and the column of its value in the config string. */
+static void expect_exact(int line, const char *config, int code, int column, const char *msg)
+{
+    vmmem_map *m = NULL;
+    int rc = vmmem_map_from_config(&m, NULL, config, NULL);
+    const struct vmmem_error *e = vmmem_last_error();
+    if (rc != code || e->column != column || strcmp(e->message, msg) != 0)
+        fprintf(stdout, "\n    line %d: \"%s\": %s col %d \"%s\"\n    want %s col %d \"%s\"\n",
+                line, config, vmmem_err_name(rc), e->column, e->message, vmmem_err_name(code),
+                column, msg);
+    VT_ASSERT_RC(rc, code);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_EQUAL(e->column, column);
+    CU_ASSERT_STRING_EQUAL(e->message, msg);
+}
+
+static void test_option_columns(void)
+{
+    expect_exact(__LINE__, "mmap:addr=0,size=4K,prot=rx", VMMEM_EBAD_VALUE, 26,
+                 "mmap: prot='rx' is not 'r' or 'rw' (region 0, column 26)");
+    /* second region: its index and the column in the whole string */
+    expect_exact(__LINE__, "mmap:addr=0,size=4K; mmap:addr=4K,size=4K,shared,private",
+                 VMMEM_EBAD_VALUE, 50, "mmap: 'private' excludes 'shared' (region 1, column 50)");
+    expect_exact(__LINE__, "mmap:addr=0,size=4K,private,shared", VMMEM_EBAD_VALUE, 29,
+                 "mmap: 'shared' excludes 'private' (region 0, column 29)");
+    expect_exact(__LINE__, "mmap:addr=0,size=4K,hugepage=3M", VMMEM_EBAD_VALUE, 30,
+                 "mmap: hugepage='3M' is not a power-of-two size (region 0, column 30)");
+    CU_ASSERT_EQUAL(vmmem_last_error()->addr, 0);
+    /* a C array of specs: the region's index, no column */
+    struct vmmem_option o[] = {{"prot", "w"}};
+    struct vmmem_region_spec specs[] = {
+        {.provider = "mmap", .addr = 0, .size = 4096},
+        {.provider = "mmap", .addr = 0x10000, .size = 4096, .options = o, .n_options = 1},
+    };
+    vmmem_map *m = NULL;
+    VT_ASSERT_RC(vmmem_map_new(&m, NULL, specs, 2, NULL), VMMEM_EBAD_VALUE);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_STRING_EQUAL(vmmem_last_message(), "mmap: prot='w' is not 'r' or 'rw' (region 1)");
+    CU_ASSERT_EQUAL(vmmem_last_error()->column, -1);
+    CU_ASSERT_EQUAL(vmmem_last_error()->addr, 0x10000);
+}
+
 static const struct vt_test mmap_tests[] = {
     {"provider registered", test_provider_registered},
     {"basic region", test_basic_region},
     {"options accepted", test_options_accepted},
     {"options rejected", test_options_rejected},
+    {"option errors point at the text", test_option_columns},
     {"shared vs private across fork", test_shared_private_fork},
     {"prot=r", test_read_only},
     {"hugetlb", test_hugetlb},

@@ -189,6 +189,19 @@ static void test_installed_tree(void)
     snprintf(cmd, sizeof cmd, "%s pkg-config --modversion vmmem", pkgenv);
     CU_ASSERT_EQUAL(sh_line(line, sizeof line, cmd), 0);
     CU_ASSERT_STRING_EQUAL(line, VMMEM_VERSION_STRING);
+
+    /* The installed tool reaches no build tree: its only RUNPATH is the
+     * library beside its prefix (issue 17: a build-tree RUNPATH made it
+     * fail once build/ was gone, and load the build's plugins meanwhile). */
+    snprintf(dir, sizeof dir, "%s/bin", prefix);
+    CU_ASSERT(is_file(dir, "vmmem"));
+    snprintf(cmd, sizeof cmd, "readelf -d '%s/vmmem' | grep -E 'R(UN)?PATH'", dir);
+    CU_ASSERT_EQUAL(sh_line(line, sizeof line, cmd), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(line, "[$ORIGIN/../lib]"));
+    CU_ASSERT_PTR_NULL(strstr(line, "/build/"));
+    snprintf(cmd, sizeof cmd, "readelf -d '%s/vmmem' | grep -cE 'R(UN)?PATH'", dir);
+    CU_ASSERT_EQUAL(sh_line(line, sizeof line, cmd), 0);
+    CU_ASSERT_STRING_EQUAL(line, "1");
 }
 
 /* ---- building outside the tree ---------------------------------------------- */
@@ -282,6 +295,12 @@ static void test_load_by_path(void)
     vmmem_map *bad = NULL;
     VT_ASSERT_RC(vmmem_map_from_config(&bad, reg, "ring:addr=0,size=8K", NULL),
                  VMMEM_EMISSING_KEY);
+    VT_ASSERT_RC(vmmem_map_from_config(&bad, reg, "ring:addr=0,size=8K,pages=0", NULL),
+                 VMMEM_EBAD_VALUE);
+    /* the host's option kit, from a plugin built against the installed headers */
+    CU_ASSERT_STRING_EQUAL(vmmem_last_message(),
+                           "ring: pages='0' is not a count >= 1 (region 0, column 27)");
+    CU_ASSERT_EQUAL(vmmem_last_error()->column, 27);
     VT_ASSERT_RC(vmmem_map_from_config(&bad, reg, "ring:addr=0,size=8K,pages=0", NULL),
                  VMMEM_EBAD_VALUE);
     VT_ASSERT_RC(vmmem_map_from_config(&bad, reg, "ring:addr=0,size=6K,pages=1", NULL),

@@ -1010,6 +1010,170 @@ static int install_dir_plugins(void)
     return n < 0 ? 0 : n;
 }
 
+/* Copy file src to dst (mode 0644). */
+static int copy_file(const char *src, const char *dst)
+{
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    int rc = in && out ? 0 : -1;
+    char buf[65536];
+    size_t n;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            rc = -1;
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0)
+        rc = -1;
+    return rc == 0 ? chmod(dst, 0644) : rc;
+}
+
+/* Two copies of one plugin under the same name in two directories of the
+ * path: the first wins, the second is shadowed (not opened, no failure),
+ * and discovery returns the number loaded. */
+static void test_discover_shadowed(void)
+{
+    char *lazy = plugin_path("lazy.so");
+    char tmpl[] = "/tmp/vt-shadow-XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(tmpl));
+    char a[PATH_MAX], b[PATH_MAX], fa[PATH_MAX + 16], fb[PATH_MAX + 16];
+    snprintf(a, sizeof a, "%s/a", tmpl);
+    snprintf(b, sizeof b, "%s/b", tmpl);
+    snprintf(fa, sizeof fa, "%s/vmmem-lazy.so", a);
+    snprintf(fb, sizeof fb, "%s/vmmem-lazy.so", b);
+    CU_ASSERT_EQUAL_FATAL(mkdir(a, 0755), 0);
+    CU_ASSERT_EQUAL_FATAL(mkdir(b, 0755), 0);
+    CU_ASSERT_EQUAL_FATAL(copy_file(lazy, fa), 0);
+    CU_ASSERT_EQUAL_FATAL(copy_file(lazy, fb), 0);
+
+    struct env_save saved;
+    env_save(&saved);
+    char path[2 * PATH_MAX + 2];
+    snprintf(path, sizeof path, "%s:%s", a, b);
+    setenv("VMMEM_PLUGIN_PATH", path, 1);
+    vmmem_registry *reg = new_reg();
+    int rc = vmmem_registry_discover(reg);
+    env_restore(&saved);
+
+    /* a count, not VMMEM_EDUPLICATE; the staged plugins beside the library
+     * load too */
+    CU_ASSERT_TRUE(rc >= 1);
+    if (install_dir_plugins() == 0) {
+        CU_ASSERT_EQUAL(vmmem_registry_failure_count(reg), 0);
+        /* vmmem-lazy.so and the staged plugins (../plugins beside the library) */
+        VT_ASSERT_RC(rc, 1 + count_so(getenv("VMMEM_PLUGIN_PATH")));
+    }
+    CU_ASSERT_EQUAL_FATAL(vmmem_registry_shadowed_count(reg), 1);
+    struct vmmem_shadowed_plugin sp;
+    VT_ASSERT_RC(vmmem_registry_shadowed(reg, 0, &sp), 0);
+    CU_ASSERT_STRING_EQUAL(sp.file, fb);
+    CU_ASSERT_STRING_EQUAL(sp.loaded, fa);
+    VT_ASSERT_RC(vmmem_registry_shadowed(reg, 1, &sp), -ERANGE);
+    VT_ASSERT_RC(vmmem_registry_shadowed(reg, 0, NULL), -EINVAL);
+    CU_ASSERT_EQUAL(vmmem_registry_shadowed_count(NULL), 0);
+    /* the provider came from the first directory */
+    bool found = false;
+    for (size_t i = 0; i < vmmem_registry_count(reg); i++) {
+        struct vmmem_provider_info info;
+        VT_ASSERT_RC(vmmem_registry_get(reg, i, &info), 0);
+        if (strcmp(info.name, "test-lazy") == 0) {
+            found = true;
+            CU_ASSERT_STRING_EQUAL(info.file, fa);
+        }
+    }
+    CU_ASSERT_TRUE(found);
+    vmmem_registry_free(reg);
+
+    /* a second, different plugin with the same provider name in another
+     * file name is still a failure (VMMEM_EDUPLICATE) */
+    snprintf(fb, sizeof fb, "%s/vmmem-lazy2.so", b);
+    CU_ASSERT_EQUAL_FATAL(copy_file(lazy, fb), 0);
+    env_save(&saved);
+    setenv("VMMEM_PLUGIN_PATH", path, 1);
+    reg = new_reg();
+    rc = vmmem_registry_discover(reg);
+    env_restore(&saved);
+    VT_ASSERT_RC(rc, VMMEM_EDUPLICATE);
+    CU_ASSERT_EQUAL(vmmem_registry_shadowed_count(reg), 1);
+    vmmem_registry_free(reg);
+
+    unlink(fb);
+    snprintf(fb, sizeof fb, "%s/vmmem-lazy.so", b);
+    unlink(fb);
+    unlink(fa);
+    rmdir(a);
+    rmdir(b);
+    rmdir(tmpl);
+    free(lazy);
+}
+
+/* "unknown provider" says where discovery looked and why it may have
+ * missed: failed files, ignored relative entries, the search path. */
+static void test_unknown_provider_hint(void)
+{
+    const char *tdir = getenv("VMMEM_TEST_PLUGIN_DIR");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tdir);
+    struct env_save saved;
+    env_save(&saved);
+    char path[8192];
+    snprintf(path, sizeof path, "rel/dir:/nonexistent-vt-dir::./x:%s", tdir);
+    setenv("VMMEM_PLUGIN_PATH", path, 1);
+    vmmem_registry *reg = new_reg();
+    CU_ASSERT_TRUE(vmmem_registry_discover(reg) < 0); /* the broken test plugins */
+    env_restore(&saved);
+    size_t nf = vmmem_registry_failure_count(reg);
+    CU_ASSERT_TRUE(nf > 5);
+
+    vmmem_map *m = NULL;
+    VT_ASSERT_RC(vmmem_map_from_config(&m, reg, "mmap:addr=0,size=4K; shm:addr=4K,size=4K", NULL),
+                 VMMEM_ENO_PROVIDER);
+    CU_ASSERT_PTR_NULL(m);
+    const char *msg = vmmem_last_message();
+    char want[256];
+    snprintf(want, sizeof want,
+             "unknown provider 'shm' (region 1, column 22); %zu plugin files failed to load; "
+             "ignored relative VMMEM_PLUGIN_PATH entries 'rel/dir:./x'; `vmmem providers` lists "
+             "what was found; searched /nonexistent-vt-dir:",
+             nf);
+    if (strncmp(msg, want, strlen(want)) != 0)
+        fprintf(stdout, "\n    got  '%s'\n    want '%s...'\n", msg, want);
+    CU_ASSERT_TRUE(strncmp(msg, want, strlen(want)) == 0);
+    CU_ASSERT_EQUAL(vmmem_last_error()->column, 22);
+    vmmem_registry_free(reg);
+
+    /* a registry the program filled itself: no search hint */
+    reg = new_reg();
+    load_ok(reg, "lazy.so");
+    VT_ASSERT_RC(vmmem_map_from_config(&m, reg, "shm:addr=0,size=4K", NULL), VMMEM_ENO_PROVIDER);
+    CU_ASSERT_STRING_EQUAL(vmmem_last_message(), "unknown provider 'shm' (region 0, column 1)");
+    struct vmmem_region_spec spec = {.provider = "shm", .addr = 0, .size = 4096};
+    VT_ASSERT_RC(vmmem_map_new(&m, reg, &spec, 1, NULL), VMMEM_ENO_PROVIDER);
+    CU_ASSERT_STRING_EQUAL(vmmem_last_message(), "unknown provider 'shm' (region 0)");
+    CU_ASSERT_EQUAL(vmmem_last_error()->column, -1);
+    vmmem_registry_free(reg);
+}
+
+/* The default registry can be freed (leak checkers) and is made again on
+ * next use; maps built from it outlive it. */
+static void test_default_registry_release(void)
+{
+    vmmem_registry *d = vmmem_default_registry();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    vmmem_map *m = NULL;
+    VT_ASSERT_RC(vmmem_map_from_config(&m, NULL, "mmap:addr=0,size=4K", NULL), 0);
+    vmmem_default_registry_release();
+    vmmem_default_registry_release(); /* twice: a no-op */
+    CU_ASSERT_EQUAL(vmmem_write(m, 0, "abcd", 4), 4); /* the map keeps its plugin */
+    char buf[4];
+    CU_ASSERT_EQUAL(vmmem_read(m, 0, buf, 4), 4);
+    CU_ASSERT_EQUAL(memcmp(buf, "abcd", 4), 0);
+    vmmem_map_unref(m);
+    /* made and discovered again */
+    CU_ASSERT_PTR_NOT_NULL(vmmem_registry_find(vmmem_default_registry(), "mmap"));
+    VT_ASSERT_RC(vmmem_map_from_config(&m, NULL, "mmap:addr=0,size=4K", NULL), 0);
+    vmmem_map_unref(m);
+    vmmem_default_registry_release();
+}
+
 static void test_discover_plugin_dir(void)
 {
     const char *tdir = getenv("VMMEM_TEST_PLUGIN_DIR");
@@ -1403,6 +1567,9 @@ static const struct vt_test discover_tests[] = {
     {"VMMEM_PLUGIN_PATH with test plugins", test_discover_plugin_dir},
     {"relative entries ignored", test_discover_relative_ignored},
     {"nothing to find", test_discover_nothing},
+    {"same-name copy later on the path is shadowed", test_discover_shadowed},
+    {"unknown provider names the search", test_unknown_provider_hint},
+    {"default registry release", test_default_registry_release},
     {"vmmem_plugin_dir lists the search path", test_plugin_dir_list},
     {NULL, NULL},
 };

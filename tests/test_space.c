@@ -2047,7 +2047,68 @@ static void test_stress(void)
 
 /* ---- main ------------------------------------------------------------- */
 
+/* ---- config strings and the generation number ------------------------ */
+
+static void test_add_config(void)
+{
+    vmmem_space *s = new_space(NULL, NULL);
+    CU_ASSERT_EQUAL(vmmem_space_generation(s), 0);
+    VT_ASSERT_RC(vmmem_space_add_config(s, NULL, "mmap:addr=8G,size=1M,shared"), 0);
+    CU_ASSERT_EQUAL(vmmem_space_generation(s), 1);
+    VT_ASSERT_RC(vmmem_space_add_config(s, NULL, " mmap:addr=0,size=64K ;"), 0);
+    CU_ASSERT_EQUAL(vmmem_space_generation(s), 2);
+    vmmem_map *m = vmmem_space_snapshot(s);
+    static const struct layout lay[] = {{0, 64 << 10}, {8ull << 30, 1 << 20}};
+    check_layout(m, lay, 2, NULL);
+    struct vmmem_region_info info;
+    const vmmem_region *r = vmmem_map_find(m, 8ull << 30, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    vmmem_region_get_info(r, &info);
+    CU_ASSERT_PTR_NOT_NULL(vmmem_spec_get(info.spec, "shared"));
+    vmmem_map_unref(m);
+
+    /* replace 64K at 0 by 128K read-only, from a string */
+    VT_ASSERT_RC(vmmem_space_replace_config(s, 0, 64 << 10, NULL, "mmap:addr=0,size=128K,prot=r"),
+                 0);
+    CU_ASSERT_EQUAL(vmmem_space_generation(s), 3);
+    m = vmmem_space_snapshot(s);
+    static const struct layout lay2[] = {{0, 128 << 10}, {8ull << 30, 1 << 20}};
+    check_layout(m, lay2, 2, NULL);
+    VT_ASSERT_RC(vmmem_write(m, 0, "x", 1), VMMEM_EREAD_ONLY);
+    vmmem_map_unref(m);
+
+    /* errors: nothing published, generation unchanged, columns in the string */
+    VT_ASSERT_RC(vmmem_space_add_config(s, NULL, "mmap:addr=1G,size=4K;mmap:addr=2G,size=4K"),
+                 -EINVAL);
+    VT_ASSERT_RC(vmmem_space_add_config(s, NULL, "mmap:addr=1G,size=4K,bogus"), VMMEM_EUNKNOWN_KEY);
+    CU_ASSERT_EQUAL(vmmem_last_error()->column, 22);
+    VT_ASSERT_RC(vmmem_space_add_config(s, NULL, "mmap:addr=1G,size=4K,prot=x"), VMMEM_EBAD_VALUE);
+    CU_ASSERT_STRING_EQUAL(vmmem_last_message(),
+                           "mmap: prot='x' is not 'r' or 'rw' (region 0, column 27)");
+    CU_ASSERT_EQUAL(vmmem_last_error()->column, 27);
+    VT_ASSERT_RC(vmmem_space_add_config(s, NULL, "mmap:addr=4K,size=4K"), VMMEM_EOVERLAP);
+    VT_ASSERT_RC(vmmem_space_add_config(s, NULL, "mmap:addr=1G,size=0"), VMMEM_EZERO_SIZE);
+    VT_ASSERT_RC(vmmem_space_replace_config(s, 4096, 4096, NULL, "mmap:addr=1G,size=4K"),
+                 VMMEM_EINVALID_ADDRESS);
+    VT_ASSERT_RC(vmmem_space_add_config(NULL, NULL, "mmap:addr=1G,size=4K"), -EINVAL);
+    VT_ASSERT_RC(vmmem_space_add_config(s, NULL, NULL), -EINVAL);
+    CU_ASSERT_EQUAL(vmmem_space_generation(s), 3);
+    CU_ASSERT_EQUAL(vmmem_space_generation(NULL), 0);
+
+    /* every kind of publication counts once */
+    VT_ASSERT_RC(vmmem_space_rebase(s, 8ull << 30, 1 << 20, 16ull << 30), 0);
+    CU_ASSERT_EQUAL(vmmem_space_generation(s), 4);
+    VT_ASSERT_RC(vmmem_space_remove(s, 16ull << 30, 1 << 20), 0);
+    CU_ASSERT_EQUAL(vmmem_space_generation(s), 5);
+    m = vmmem_space_snapshot(s);
+    VT_ASSERT_RC(vmmem_space_publish(s, m), 0);
+    CU_ASSERT_EQUAL(vmmem_space_generation(s), 6);
+    vmmem_map_unref(m);
+    vmmem_space_free(s);
+}
+
 static const struct vt_test basic_tests[] = {
+    {"add and replace from config strings; generation", test_add_config},
     {"empty space", test_empty_space},
     {"bad arguments", test_bad_arguments},
     {"add and remove", test_add_remove},

@@ -3,6 +3,8 @@
  *
  *     vmmem providers | info CONFIG | dump CONFIG ADDR LEN | load CONFIG FILE ADDR
  *     vmmem fill CONFIG ADDR LEN BYTE | checksum CONFIG ADDR LEN | demo
+ *     vmmem read CONFIG ADDR [COUNT] | write CONFIG ADDR HEXBYTES | diff CONFIG CONFIG
+ *     (--qemu q35|pc: CONFIG is a QEMU memory-backend file)
  *
  * Uses only the public API (<vmmem/vmmem.h>).  Conventions: exit status 0
  * ok, 1 the operation failed, 2 usage error; errors go to stderr and quote
@@ -62,6 +64,9 @@ static const char main_help[] =
     "  load CONFIG FILE ADDR        copy a file (kernel, initrd, firmware) into guest memory\n"
     "  fill CONFIG ADDR LEN BYTE    set every byte of a guest range to BYTE\n"
     "  checksum CONFIG ADDR LEN     FNV-1a 64-bit checksum of a guest range\n"
+    "  read CONFIG ADDR [COUNT]     typed values, like QEMU's xp (-t u8|u16|u32|u64, --be)\n"
+    "  write CONFIG ADDR HEXBYTES   write bytes given in hex\n"
+    "  diff CONFIG_A CONFIG_B       the pages that differ between two images, as runs\n"
     "  demo                         walk through the library on a built-in map\n"
     "  help [COMMAND]               this text, or a command's\n"
     "\n"
@@ -74,14 +79,27 @@ static const char main_help[] =
     "  whole string for the shell.  `vmmem providers -v` lists every provider's\n"
     "  options.  Regions may touch; the gaps between them are holes.\n"
     "\n"
+    "  Regions of the file provider may leave out size=: the file's size\n"
+    "  from offset= on.  The commands that only read (info, dump, checksum,\n"
+    "  read, diff) map file regions read-only unless CONFIG says prot=rw.\n"
+    "\n"
+    "QEMU guests (--qemu q35|pc, before or after the command's arguments):\n"
+    "  CONFIG is then the memory-backend file of an x86 QEMU guest, e.g.\n"
+    "      qemu-system-x86_64 -machine q35,memory-backend=ram -m 4G \\\n"
+    "          -object memory-backend-file,id=ram,size=4G,mem-path=/dev/shm/g,share=on\n"
+    "  and the map is the guest-physical layout QEMU gives that RAM: the\n"
+    "  part below the PCI hole from 0, the rest from 4 GiB (q35: 2 GiB below\n"
+    "  when the RAM is 2.75 GiB or more; pc: 3 GiB below from 3.5 GiB).\n"
+    "\n"
     "Numbers (ADDR, LEN, BYTE):\n"
     "  decimal or 0x hexadecimal, with an optional K, M, G or T suffix (powers\n"
     "  of 1024): 4096, 0x1000, 4K, 2G, 0x10M.\n"
     "\n"
     "Exit status:\n"
-    "  0  success\n"
+    "  0  success (diff: the images are the same)\n"
     "  1  the operation failed: bad CONFIG, unbacked range, unreadable file, ...\n"
     "  2  usage error: unknown command or option, wrong arguments, bad number\n"
+    "  3  diff: the images differ\n"
     "  Errors are reported on stderr with the library's detail message; a\n"
     "  command that fails writes nothing to stdout.\n"
     "\n"
@@ -93,7 +111,8 @@ static const char main_help[] =
     "Examples:\n"
     "  vmmem demo\n"
     "  vmmem providers\n"
-    "  vmmem info 'file:addr=0,size=1G,path=vm0.mem'\n"
+    "  vmmem info 'file:addr=0,path=vm0.mem'\n"
+    "  vmmem read --qemu q35 -t u64 /dev/shm/g 0x100000000 4\n"
     "  vmmem dump 'file:addr=0,size=1G,path=vm0.mem' 0x7c00 512\n"
     "  vmmem load 'file:addr=0,size=1G,path=vm0.mem' bzImage 0x100000\n"
     "  vmmem checksum 'file:addr=0,size=1G,path=vm0.mem' 0 1G\n"
@@ -105,9 +124,10 @@ static const char providers_help[] =
     "\n"
     "Load every provider plugin on the search path and list the providers found:\n"
     "name, provider ABI version, the plugin file it came from and its\n"
-    "description.  Then the directories searched, in order, and every plugin\n"
-    "file that failed to load, with the reason (a failed plugin does not make\n"
-    "the command fail).\n"
+    "description.  Then the directories searched, in order, the plugin files\n"
+    "shadowed by a file of the same name earlier on the path (not loaded: the\n"
+    "earlier one is an override), and every plugin file that failed to load,\n"
+    "with the reason (a failed plugin does not make the command fail).\n"
     "\n"
     "Options:\n"
     "  -v, --verbose  also list each provider's CONFIG options\n"
@@ -139,9 +159,9 @@ static const char dump_help[] =
     "whole range must be backed (it may span touching regions), else nothing\n"
     "is printed and the exit status is 1.\n"
     "\n"
-    "With the file provider this inspects a VM's memory file or snapshot:\n"
-    "  ls -l vm0.mem                     # the size to map, e.g. 1G\n"
-    "  vmmem dump 'file:addr=0,size=1G,path=vm0.mem' 0x7c00 0x200\n"
+    "With the file provider this inspects a VM's memory file or snapshot\n"
+    "(read-only; size= defaults to the file's size):\n"
+    "  vmmem dump 'file:addr=0,path=vm0.mem' 0x7c00 0x200\n"
     "\n"
     "Options:\n"
     "  --raw       write the bytes themselves to stdout (for files and pipes)\n"
@@ -377,12 +397,259 @@ static int parse_number(const char *what, const char *text, uint64_t *out)
 
 /* ---- shared helpers ------------------------------------------------------ */
 
+/* ---- the config a command maps: QEMU layouts, file sizes, read-only ---- */
+
+/* --qemu MACHINE (main: taken out of argv before the command parses it). */
+static const char *qemu_machine;
+
+/* A growing string. */
+struct str {
+    char *p;
+    size_t len, cap;
+};
+
+static bool str_add(struct str *s, const char *t, size_t n)
+{
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        while (cap < s->len + n + 1)
+            cap *= 2;
+        char *np = realloc(s->p, cap);
+        if (np == NULL)
+            return false;
+        s->p = np;
+        s->cap = cap;
+    }
+    memcpy(s->p + s->len, t, n);
+    s->len += n;
+    s->p[s->len] = '\0';
+    return true;
+}
+
+static bool str_fmt(struct str *s, const char *fmt, ...) __attribute__((format(TOOL_PRINTF, 2, 3)));
+static bool str_fmt(struct str *s, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return n >= 0 && (size_t)n < sizeof buf && str_add(s, buf, (size_t)n);
+}
+
+/* A path as a config value: ',', ';', '\\' and blanks escaped. */
+static bool str_add_value(struct str *s, const char *v)
+{
+    for (; *v; v++) {
+        if (strchr(",;\\ \t\r\n", *v) != NULL && !str_add(s, "\\", 1))
+            return false;
+        if (!str_add(s, v, 1))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * The guest-physical layout QEMU gives the RAM of an x86 machine, as its
+ * pc_q35.c and pc_piix.c compute it (default max-ram-below-4g, current
+ * machine types): RAM below the PCI hole from 0, the rest from 4 GiB.
+ *   q35: RAM of 2.75 GiB or more puts 2 GiB below 4 GiB, else all of it;
+ *   pc:  RAM of 3.5 GiB or more puts 3 GiB below 4 GiB, else all of it.
+ * The memory-backend file holds the low part, then the high part.
+ */
+static void qemu_split(bool q35, uint64_t ram, uint64_t *below, uint64_t *above)
+{
+    uint64_t lowmem;
+    if (q35) {
+        lowmem = ram >= UINT64_C(0xb0000000) ? UINT64_C(0x80000000) : UINT64_C(0xb0000000);
+    } else {
+        lowmem = UINT64_C(0xe0000000); /* max-ram-below-4g's default */
+        if (ram >= lowmem)
+            lowmem = UINT64_C(0xc0000000); /* gigabyte-aligned split */
+    }
+    *below = ram >= lowmem ? lowmem : ram;
+    *above = ram - *below;
+}
+
+/* The config of a QEMU memory-backend file at path (qemu_machine's layout). */
+static int qemu_config(const char *path, struct str *out)
+{
+    bool q35 = strcmp(qemu_machine, "q35") == 0;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return op_error("--qemu %s: cannot stat the memory-backend file '%s': %s", qemu_machine,
+                        path, strerror(errno));
+    if (st.st_size <= 0)
+        return op_error("--qemu %s: '%s' is empty (the memory-backend file of a running "
+                        "QEMU has the size of the guest's RAM)",
+                        qemu_machine, path);
+    uint64_t below, above;
+    qemu_split(q35, (uint64_t)st.st_size, &below, &above);
+    bool ok = str_fmt(out, "file:addr=0,size=0x%" PRIx64 ",path=", below) &&
+              str_add_value(out, path);
+    if (ok && above > 0)
+        ok = str_fmt(out, ";file:addr=0x100000000,size=0x%" PRIx64 ",offset=0x%" PRIx64 ",path=",
+                     above, below) &&
+             str_add_value(out, path);
+    return ok ? 0 : op_error("out of memory");
+}
+
+/* The unescaped value of an option's raw text [p, p+n). */
+static char *unescape(const char *p, size_t n)
+{
+    char *v = malloc(n + 1), *d = v;
+    if (v == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\\' && i + 1 < n)
+            i++;
+        *d++ = p[i];
+    }
+    *d = '\0';
+    return v;
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The end of the token from p: the first unescaped character of stops. */
+static const char *token_end(const char *p, const char *stops)
+{
+    for (; *p && strchr(stops, *p) == NULL; p++)
+        if (*p == '\\' && p[1] != '\0')
+            p++;
+    return p;
+}
+
+/* Does the provider accept key?  (Unknown providers: let the library say.) */
+static bool provider_has_key(const char *name, const char *key)
+{
+    const struct vmmem_provider *p = vmmem_registry_find(vmmem_default_registry(), name);
+    for (const struct vmmem_option_desc *d = p ? p->options : NULL; d && d->key; d++)
+        if (strcmp(d->key, key) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Rewrite config for a command: regions of the "file" provider without
+ * size= get the size of their file from offset= on, and, for read-only
+ * commands, regions whose provider takes prot= and that do not set it get
+ * prot=r (so a read-only file or fd can be inspected; not "mmap", whose
+ * fresh anonymous memory has nothing to protect).  The rest is copied as
+ * written; the library checks it (its message then quotes the rewritten
+ * string, which error messages show beside the original).
+ */
+static int prepare_config(const char *config, bool readonly, struct str *out)
+{
+    const char *p = config;
+    while (*p) {
+        const char *rs = p, *re = token_end(p, ";");
+        const char *colon = token_end(rs, ":;");
+        char name[64] = "";
+        const char *ns = rs, *ne = colon;
+        while (ns < ne && is_blank(*ns))
+            ns++;
+        while (ne > ns && is_blank(ne[-1]))
+            ne--;
+        if (*colon == ':' && (size_t)(ne - ns) < sizeof name) {
+            memcpy(name, ns, (size_t)(ne - ns));
+            name[ne - ns] = '\0';
+        }
+        bool has_size = false, has_prot = false, create = false;
+        char *path = NULL, *offset = NULL, *fd = NULL;
+        for (const char *o = *colon == ':' ? colon + 1 : re; o < re;) {
+            const char *oe = token_end(o, ",;");
+            const char *ks = o, *eq = token_end(o, "=,;");
+            while (ks < eq && is_blank(*ks))
+                ks++;
+            const char *ke = eq > oe ? oe : eq;
+            while (ke > ks && is_blank(ke[-1]))
+                ke--;
+            size_t kl = (size_t)(ke - ks);
+            const char *vs = eq < oe && *eq == '=' ? eq + 1 : oe;
+            while (vs < oe && is_blank(*vs))
+                vs++;
+            const char *ve = oe;
+            while (ve > vs && is_blank(ve[-1]) && !(ve - 1 > vs && ve[-2] == '\\'))
+                ve--;
+            char **want = NULL;
+            if (kl == 4 && memcmp(ks, "size", 4) == 0)
+                has_size = true;
+            else if (kl == 4 && memcmp(ks, "prot", 4) == 0)
+                has_prot = true;
+            else if (kl == 6 && memcmp(ks, "create", 6) == 0)
+                create = true;
+            else if (kl == 4 && memcmp(ks, "path", 4) == 0)
+                want = &path;
+            else if (kl == 6 && memcmp(ks, "offset", 6) == 0)
+                want = &offset;
+            else if (kl == 2 && memcmp(ks, "fd", 2) == 0)
+                want = &fd;
+            if (want != NULL && *want == NULL)
+                *want = unescape(vs, (size_t)(ve - vs));
+            o = *oe == ',' ? oe + 1 : oe;
+        }
+        const char *te = re;
+        while (te > rs && is_blank(te[-1]))
+            te--;
+        bool ok = (out->len == 0 || str_add(out, ";", 1)) && str_add(out, rs, (size_t)(te - rs));
+        if (ok && strcmp(name, "file") == 0 && !has_size && (path != NULL || fd != NULL)) {
+            /* size= defaults to the rest of the file from offset= */
+            struct stat st;
+            uint64_t off = 0;
+            bool got = fd != NULL ? fstat(atoi(fd), &st) == 0 : stat(path, &st) == 0;
+            if (got && (offset == NULL || vmmem_parse_size(offset, &off) == 0) &&
+                (uint64_t)st.st_size > off)
+                ok = str_fmt(out, ",size=0x%" PRIx64, (uint64_t)st.st_size - off);
+        }
+        /* (Anonymous memory has nothing to protect: mmap stays as written.) */
+        if (ok && readonly && !has_prot && !create && name[0] && strcmp(name, "mmap") != 0 &&
+            provider_has_key(name, "prot"))
+            ok = str_add(out, ",prot=r", 7);
+        free(path);
+        free(offset);
+        free(fd);
+        if (!ok)
+            return op_error("out of memory");
+        p = *re == ';' ? re + 1 : re;
+    }
+    if (out->p == NULL && !str_add(out, "", 0))
+        return op_error("out of memory");
+    return 0;
+}
+
+/*
+ * Build the map a command works on.  readonly: the command only reads
+ * (info, dump, checksum, read, diff), so regions map read-only unless the
+ * CONFIG says prot=.  With --qemu, config is a QEMU memory-backend file.
+ */
+static int build_map_mode(const char *config, bool readonly, vmmem_map **m)
+{
+    struct str q = {0}, eff = {0};
+    int rc = 0;
+    if (qemu_machine != NULL && (rc = qemu_config(config, &q)) != 0) {
+        free(q.p);
+        return rc;
+    }
+    const char *text = q.p ? q.p : config;
+    if ((rc = prepare_config(text, readonly, &eff)) == 0) {
+        int e = vmmem_map_from_config(m, NULL, eff.p, NULL);
+        if (e < 0 && strcmp(eff.p, config) != 0)
+            rc = lib_error(e, "cannot build the memory map from '%s' (as '%s')", config, eff.p);
+        else if (e < 0)
+            rc = lib_error(e, "cannot build the memory map from '%s'", config);
+    }
+    free(q.p);
+    free(eff.p);
+    return rc;
+}
+
 static int build_map(const char *config, vmmem_map **m)
 {
-    int rc = vmmem_map_from_config(m, NULL, config, NULL);
-    if (rc < 0)
-        return lib_error(rc, "cannot build the memory map from '%s'", config);
-    return 0;
+    return build_map_mode(config, false, m);
 }
 
 /*
@@ -597,6 +864,14 @@ static int cmd_providers(int argc, char **argv)
     for (char *d = strtok_r(dirs, PATH_LIST_SEP, &save); d; d = strtok_r(NULL, PATH_LIST_SEP, &save))
         fprintf(o.f, "  %s\n", d);
     free(dirs);
+    size_t ns = vmmem_registry_shadowed_count(reg);
+    if (ns > 0)
+        fprintf(o.f, "shadowed (a file of the same name was loaded first):\n");
+    for (size_t i = 0; i < ns; i++) {
+        struct vmmem_shadowed_plugin sp;
+        if (vmmem_registry_shadowed(reg, i, &sp) == 0)
+            fprintf(o.f, "  %s: not loaded; %s is used\n", sp.file, sp.loaded);
+    }
     size_t nf = vmmem_registry_failure_count(reg);
     if (nf > 0)
         fprintf(o.f, "failed to load:\n");
@@ -619,7 +894,7 @@ static int cmd_info(int argc, char **argv)
     if (npos != 1)
         return usage_error("expected CONFIG");
     vmmem_map *m;
-    if ((rc = build_map(pos[0], &m)) != 0)
+    if ((rc = build_map_mode(pos[0], true, &m)) != 0)
         return rc;
     struct outbuf o;
     if (out_open(&o) != 0) {
@@ -705,7 +980,7 @@ static int cmd_dump(int argc, char **argv)
         (rc = parse_number("LEN", pos[2], &len)) != 0)
         return rc;
     vmmem_map *m;
-    if ((rc = build_map(pos[0], &m)) != 0)
+    if ((rc = build_map_mode(pos[0], true, &m)) != 0)
         return rc;
     if ((rc = check_backed(m, addr, len, "")) != 0) {
         vmmem_map_unref(m);
@@ -957,7 +1232,7 @@ static int cmd_checksum(int argc, char **argv)
         (rc = parse_number("LEN", pos[2], &len)) != 0)
         return rc;
     vmmem_map *m;
-    if ((rc = build_map(pos[0], &m)) != 0)
+    if ((rc = build_map_mode(pos[0], true, &m)) != 0)
         return rc;
     uint8_t *buf = NULL;
     uint64_t sum = 0;
@@ -972,6 +1247,404 @@ static int cmd_checksum(int argc, char **argv)
     if (rc == 0)
         printf("%016" PRIx64 "\n", sum);
     return rc;
+}
+
+/* ---- options with a value ------------------------------------------------ */
+
+/*
+ * Take "NAME VALUE" or "NAME=VALUE" (long or short name) out of argv, before
+ * any "--"; the last one given wins.  Returns 0, or EXIT_USAGE when the value
+ * is missing.
+ */
+static int take_value(int *argc, char **argv, const char *long_name, const char *short_name,
+                      const char **value)
+{
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        size_t ll = strlen(long_name);
+        const char *v = NULL;
+        int used = 0;
+        if (strcmp(argv[i], long_name) == 0 || (short_name && strcmp(argv[i], short_name) == 0)) {
+            if (i + 1 >= *argc)
+                return usage_error("option '%s' needs a value", argv[i]);
+            v = argv[i + 1];
+            used = 2;
+        } else if (strncmp(argv[i], long_name, ll) == 0 && argv[i][ll] == '=') {
+            v = argv[i] + ll + 1;
+            used = 1;
+        }
+        if (used == 0)
+            continue;
+        *value = v;
+        memmove(argv + i, argv + i + used, (size_t)(*argc - i - used) * sizeof *argv);
+        *argc -= used;
+        i--;
+    }
+    return 0;
+}
+
+/* ---- read, write --------------------------------------------------------- */
+
+static const char read_help[] =
+    "Usage: vmmem read [-t u8|u16|u32|u64] [--be] CONFIG ADDR [COUNT]\n"
+    "\n"
+    "Print COUNT (default 1) values of the given type from guest-physical\n"
+    "address ADDR, like QEMU's monitor command `xp /COUNTx{b,h,w,g} ADDR`\n"
+    "and in its layout: the address in 16 hex digits, a colon, then the\n"
+    "values in hex, 16 bytes of them a line (8 for u8).  Values are\n"
+    "little-endian (x86, Arm) unless --be.  The range must be backed.  The\n"
+    "map is read-only unless CONFIG says prot=rw.\n"
+    "\n"
+    "Options:\n"
+    "  -t, --type T  u8, u16, u32 (the default) or u64\n"
+    "  --be          big-endian values\n"
+    "\n"
+    "Example (the 4 GiB boundary of a q35 guest with 4 GiB of RAM):\n"
+    "  vmmem read --qemu q35 -t u64 /dev/shm/guest.ram 0x100000000 4\n";
+
+static const char write_help[] =
+    "Usage: vmmem write [-q|--quiet] CONFIG ADDR HEXBYTES\n"
+    "\n"
+    "Write the bytes HEXBYTES (pairs of hex digits in memory order, which may\n"
+    "be separated by ':', '-', '_' or blanks: 'deadbeef', 'de:ad:be:ef') to\n"
+    "guest memory at ADDR.  The range must be backed and writable, else\n"
+    "nothing is written and the exit status is 1.  Prints the range written\n"
+    "unless -q.\n"
+    "\n"
+    "Example:\n"
+    "  vmmem write 'file:addr=0,path=vm0.mem' 0x7dfe 55aa\n";
+
+static int parse_type(const char *t, unsigned *size)
+{
+    static const struct {
+        const char *name;
+        unsigned size;
+    } types[] = {{"u8", 1}, {"u16", 2}, {"u32", 4}, {"u64", 8},
+                 {"b", 1},  {"h", 2},   {"w", 4},   {"g", 8}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(t, types[i].name) == 0) {
+            *size = types[i].size;
+            return 0;
+        }
+    return usage_error("bad type '%s': expected u8, u16, u32 or u64", t);
+}
+
+static int cmd_read(int argc, char **argv)
+{
+    const char *type = "u32";
+    int rc = take_value(&argc, argv, "--type", "-t", &type);
+    if (rc != 0)
+        return rc;
+    bool be = false;
+    const struct flag flags[] = {{"--be", 0, &be}, {NULL, 0, NULL}};
+    char *pos[3];
+    int npos;
+    if ((rc = parse_args(argc, argv, flags, pos, 3, &npos)) != 0)
+        return rc < 0 ? (fputs(read_help, stdout), EXIT_OK) : rc;
+    if (npos < 2)
+        return usage_error("expected CONFIG ADDR [COUNT]");
+    unsigned size = 4;
+    uint64_t addr, count = 1;
+    if ((rc = parse_type(type, &size)) != 0 || (rc = parse_number("ADDR", pos[1], &addr)) != 0 ||
+        (npos == 3 && (rc = parse_number("COUNT", pos[2], &count)) != 0))
+        return rc;
+    if (count > (UINT64_MAX / size))
+        return usage_error("bad COUNT '%s': too large", pos[2]);
+    vmmem_map *m;
+    if ((rc = build_map_mode(pos[0], true, &m)) != 0)
+        return rc;
+    if ((rc = check_backed(m, addr, count * size, "")) != 0) {
+        vmmem_map_unref(m);
+        return rc;
+    }
+    struct outbuf o;
+    if ((rc = out_open(&o)) != 0) {
+        vmmem_map_unref(m);
+        return rc;
+    }
+    unsigned line = size == 1 ? 8 : 16; /* bytes a line, as QEMU's memory_dump */
+    for (uint64_t i = 0; i < count && rc == 0; i++) {
+        uint64_t a = addr + i * size;
+        uint8_t b[8];
+        int e = vmmem_read_slice(m, a, b, size);
+        if (e < 0) {
+            rc = lib_error(e, "reading %u bytes at 0x%" PRIx64, size, a);
+            break;
+        }
+        uint64_t v = 0;
+        for (unsigned k = 0; k < size; k++)
+            v |= (uint64_t)b[be ? k : size - 1 - k] << (8 * (size - 1 - k));
+        if ((i * size) % line == 0)
+            fprintf(o.f, "%s%016" PRIx64 ":", i ? "\n" : "", a);
+        fprintf(o.f, " 0x%0*" PRIx64, (int)size * 2, v);
+    }
+    if (count > 0)
+        fputc('\n', o.f);
+    vmmem_map_unref(m);
+    return out_close(&o, rc);
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int cmd_write(int argc, char **argv)
+{
+    bool quiet = false;
+    const struct flag flags[] = {{"--quiet", 'q', &quiet}, {NULL, 0, NULL}};
+    char *pos[3];
+    int npos, rc = parse_args(argc, argv, flags, pos, 3, &npos);
+    if (rc != 0)
+        return rc < 0 ? (fputs(write_help, stdout), EXIT_OK) : rc;
+    if (npos != 3)
+        return usage_error("expected CONFIG ADDR HEXBYTES");
+    uint64_t addr;
+    if ((rc = parse_number("ADDR", pos[1], &addr)) != 0)
+        return rc;
+    const char *h = pos[2];
+    size_t cap = strlen(h) / 2 + 1, n = 0;
+    uint8_t *bytes = malloc(cap);
+    if (bytes == NULL)
+        return op_error("out of memory");
+    for (size_t i = 0; h[i];) {
+        if (strchr(":-_ \t", h[i]) != NULL) {
+            i++;
+            continue;
+        }
+        int hi = hex_digit(h[i]), lo = hi < 0 ? -1 : hex_digit(h[i + 1]);
+        if (hi < 0 || lo < 0) {
+            free(bytes);
+            return usage_error("bad HEXBYTES '%s': expected pairs of hex digits (at offset %zu)",
+                               h, lo < 0 && hi >= 0 ? i + 1 : i);
+        }
+        bytes[n++] = (uint8_t)(hi << 4 | lo);
+        i += 2;
+    }
+    if (n == 0) {
+        free(bytes);
+        return usage_error("bad HEXBYTES '%s': no bytes", h);
+    }
+    vmmem_map *m;
+    if ((rc = build_map(pos[0], &m)) != 0) {
+        free(bytes);
+        return rc;
+    }
+    if ((rc = check_backed(m, addr, n, "nothing was written: ")) == 0 &&
+        (rc = check_writable(m, addr, n, "nothing was written: ")) == 0) {
+        int e = vmmem_write_slice(m, addr, bytes, n);
+        if (e < 0)
+            rc = lib_error(e, "writing %zu bytes at 0x%" PRIx64, n, addr);
+    }
+    vmmem_map_unref(m);
+    free(bytes);
+    if (rc == 0 && !quiet)
+        printf("wrote %zu byte%s [0x%" PRIx64 ", 0x%" PRIx64 "]\n", n, n == 1 ? "" : "s", addr,
+               addr + n - 1);
+    return rc;
+}
+
+/* ---- diff ---------------------------------------------------------------- */
+
+enum { EXIT_DIFFER = 3 };
+#define DIFF_PAGE 4096u
+
+static const char diff_help[] =
+    "Usage: vmmem diff [--max N] CONFIG_A CONFIG_B\n"
+    "\n"
+    "Compare two guest memory images page by page (4 KiB pages of guest-\n"
+    "physical address space) and print the pages that differ, as runs of\n"
+    "consecutive pages, in address order: the first N runs (default 32), then\n"
+    "a summary.  A page backed in one map only is listed as \"only in A\" or\n"
+    "\"only in B\"; partly backed pages are compared over what both back.\n"
+    "Both maps are read-only unless their CONFIG says prot=rw.\n"
+    "\n"
+    "Exit status: 0 the images are the same, 3 they differ, 1 failure, 2 usage.\n"
+    "\n"
+    "Options:\n"
+    "  --max N   list at most N runs (0: only the summary)\n"
+    "\n"
+    "Example (two snapshots of one guest):\n"
+    "  vmmem diff 'file:addr=0,path=before.mem' 'file:addr=0,path=after.mem'\n";
+
+/* The state of a page: 0 same, 1 differs, 2 only in A, 3 only in B, -1 in neither. */
+static const char *const diff_what[] = {"same", "differ", "only in A", "only in B"};
+
+struct diff_run {
+    FILE *f;
+    int state;           /* of the open run, or -1 */
+    uint64_t start, end; /* the open run's pages [start, end) */
+    uint64_t listed, max, runs, pages[4];
+};
+
+static void diff_close(struct diff_run *d)
+{
+    if (d->state > 0) {
+        d->runs++;
+        if (d->listed < d->max) {
+            uint64_t n = (d->end - d->start) / DIFF_PAGE;
+            fprintf(d->f, "  [0x%016" PRIx64 ", 0x%016" PRIx64 "]  %8" PRIu64 " page%s  %s\n",
+                    d->start, d->end - 1, n, n == 1 ? " " : "s", diff_what[d->state]);
+            d->listed++;
+        }
+    }
+    d->state = -1;
+}
+
+static void diff_page(struct diff_run *d, uint64_t page, int state)
+{
+    if (state >= 0)
+        d->pages[state]++;
+    if (state == d->state && d->end == page) {
+        d->end += DIFF_PAGE;
+        return;
+    }
+    diff_close(d);
+    if (state > 0) {
+        d->state = state;
+        d->start = page;
+        d->end = page + DIFF_PAGE;
+    }
+}
+
+/* Bytes of m backed from addr on, up to limit (0 when addr is a hole). */
+static uint64_t backed_run(const vmmem_map *m, uint64_t addr, uint64_t limit)
+{
+    uint64_t off;
+    const vmmem_region *r = vmmem_map_find(m, addr, &off);
+    if (r == NULL)
+        return 0;
+    uint64_t n = vmmem_region_size(r) - off;
+    return n < limit ? n : limit;
+}
+
+/* Bytes from addr to the next region start of m (up to limit). */
+static uint64_t hole_run(const vmmem_map *m, uint64_t addr, uint64_t limit)
+{
+    uint64_t best = limit;
+    for (size_t i = 0; i < vmmem_map_num_regions(m); i++) {
+        uint64_t st = vmmem_region_start(vmmem_map_region(m, i));
+        if (st > addr && st - addr < best)
+            best = st - addr;
+    }
+    return best;
+}
+
+static int cmd_diff(int argc, char **argv)
+{
+    const char *max_s = "32";
+    int rc = take_value(&argc, argv, "--max", NULL, &max_s);
+    if (rc != 0)
+        return rc;
+    char *pos[2];
+    int npos;
+    if ((rc = parse_args(argc, argv, NULL, pos, 2, &npos)) != 0)
+        return rc < 0 ? (fputs(diff_help, stdout), EXIT_OK) : rc;
+    if (npos != 2)
+        return usage_error("expected CONFIG_A CONFIG_B");
+    uint64_t max;
+    if ((rc = parse_number("--max", max_s, &max)) != 0)
+        return rc;
+    vmmem_map *a, *b = NULL;
+    if ((rc = build_map_mode(pos[0], true, &a)) != 0)
+        return rc;
+    if ((rc = build_map_mode(pos[1], true, &b)) != 0) {
+        vmmem_map_unref(a);
+        return rc;
+    }
+    uint8_t *ba = malloc(CHUNK), *bb = malloc(CHUNK);
+    struct outbuf o;
+    if (ba == NULL || bb == NULL)
+        rc = op_error("out of memory");
+    else
+        rc = out_open(&o);
+    if (rc != 0) {
+        free(ba);
+        free(bb);
+        vmmem_map_unref(a);
+        vmmem_map_unref(b);
+        return rc;
+    }
+    struct diff_run d = {.f = o.f, .state = -1, .max = max};
+    /* Page by page over the union of both maps; a page's pieces (where the
+     * backing changes inside it) combine: any difference wins, then "only
+     * in", then "same".  Pages in neither map are skipped. */
+    uint64_t hi_a = vmmem_map_num_regions(a) ? vmmem_map_last_addr(a) : 0;
+    uint64_t hi_b = vmmem_map_num_regions(b) ? vmmem_map_last_addr(b) : 0;
+    uint64_t top = hi_a > hi_b ? hi_a : hi_b; /* last byte to compare */
+    bool any = vmmem_map_num_regions(a) + vmmem_map_num_regions(b) > 0;
+    for (uint64_t page = 0; any && rc == 0;) {
+        uint64_t last = top - page < DIFF_PAGE - 1 ? top : page + (DIFF_PAGE - 1);
+        int pstate = -1;
+        for (uint64_t addr = page;;) {
+            uint64_t lim = last - addr + 1;
+            uint64_t na = backed_run(a, addr, lim), nb = backed_run(b, addr, lim), n;
+            int st;
+            if (na > 0 && nb > 0) {
+                n = na < nb ? na : nb;
+                int e = vmmem_read_slice(a, addr, ba, (size_t)n);
+                if (e == 0)
+                    e = vmmem_read_slice(b, addr, bb, (size_t)n);
+                if (e < 0) {
+                    rc = lib_error(e, "reading %" PRIu64 " bytes at 0x%" PRIx64, n, addr);
+                    break;
+                }
+                st = memcmp(ba, bb, (size_t)n) != 0;
+            } else if (na > 0 || nb > 0) {
+                n = hole_run(na > 0 ? b : a, addr, na > 0 ? na : nb);
+                st = na > 0 ? 2 : 3;
+            } else {
+                n = hole_run(a, addr, lim);
+                uint64_t hb = hole_run(b, addr, lim);
+                n = hb < n ? hb : n;
+                st = -1;
+            }
+            if (st == 1 || pstate < 0 || (st > 1 && pstate == 0))
+                pstate = st;
+            if (n - 1 >= last - addr)
+                break;
+            addr += n;
+        }
+        if (rc != 0)
+            break;
+        diff_page(&d, page, pstate);
+        if (last == top)
+            break;
+        page = last + 1;
+        if (pstate < 0) { /* a whole-page hole in both: jump to the next region */
+            uint64_t ha = hole_run(a, page, top - page + 1), hb = hole_run(b, page, top - page + 1);
+            uint64_t skip = (ha < hb ? ha : hb) & ~(uint64_t)(DIFF_PAGE - 1);
+            if (!vmmem_map_check_address(a, page) && !vmmem_map_check_address(b, page)) {
+                if (skip > top - page)
+                    break;
+                page += skip;
+            }
+        }
+    }
+    if (rc == 0) {
+        diff_close(&d);
+        if (d.runs > d.listed)
+            fprintf(o.f, "  ... %" PRIu64 " more run%s (--max)\n", d.runs - d.listed,
+                    d.runs - d.listed == 1 ? "" : "s");
+        fprintf(o.f,
+                "%" PRIu64 " page%s differ, %" PRIu64 " only in A, %" PRIu64 " only in B, in "
+                "%" PRIu64 " run%s; %" PRIu64 " page%s the same\n",
+                d.pages[1], d.pages[1] == 1 ? "" : "s", d.pages[2], d.pages[3], d.runs,
+                d.runs == 1 ? "" : "s", d.pages[0], d.pages[0] == 1 ? " is" : "s are");
+    }
+    free(ba);
+    free(bb);
+    vmmem_map_unref(a);
+    vmmem_map_unref(b);
+    rc = out_close(&o, rc);
+    return rc == 0 && d.runs > 0 ? EXIT_DIFFER : rc;
 }
 
 /* ---- demo ---------------------------------------------------------------- */
@@ -1127,6 +1800,9 @@ static const struct command commands[] = {
     {"load", load_help, cmd_load},
     {"fill", fill_help, cmd_fill},
     {"checksum", checksum_help, cmd_checksum},
+    {"read", read_help, cmd_read},
+    {"write", write_help, cmd_write},
+    {"diff", diff_help, cmd_diff},
     {"demo", demo_help, cmd_demo},
     {"help", help_help, cmd_help},
     {NULL, NULL, NULL},
@@ -1177,7 +1853,7 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     if (strcmp(cmd, "--version") == 0) {
-        printf("vmmem %s (libvmmem %s)\n", VMMEM_VERSION_STRING, VMMEM_VERSION_STRING);
+        printf("vmmem %s (libvmmem %s)\n", VMMEM_VERSION_STRING, vmmem_version());
         return EXIT_OK;
     }
     const struct command *c = find_command(cmd);
@@ -1185,9 +1861,19 @@ int main(int argc, char **argv)
         return usage_error("unknown command '%s'", cmd);
     snprintf(name, sizeof name, "vmmem %s", c->name);
     cmd_name = name;
-    int rc = c->run(argc - 2, argv + 2);
+    /* --qemu MACHINE: every CONFIG of the command is a QEMU memory-backend
+     * file laid out as that machine lays out its RAM. */
+    int nargs = argc - 2;
+    int rc = take_value(&nargs, argv + 2, "--qemu", NULL, &qemu_machine);
+    if (rc != 0)
+        return rc;
+    if (qemu_machine != NULL && strcmp(qemu_machine, "q35") != 0 &&
+        strcmp(qemu_machine, "pc") != 0)
+        return usage_error("bad --qemu machine '%s': expected q35 or pc", qemu_machine);
+    rc = c->run(nargs, argv + 2);
     /* Every command's output is checked here, once. */
     if (fflush(stdout) != 0 && rc == EXIT_OK)
         rc = op_error("writing to stdout: %s", strerror(errno));
+    vmmem_default_registry_release(); /* leak checkers see nothing left */
     return rc;
 }

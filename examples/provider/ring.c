@@ -68,10 +68,9 @@ static int ring_map(const struct vmmem_provider *p, const struct vmmem_region_sp
     uint64_t pages = 0;
     /* The core has checked keys against ring_options: pages= is present. */
     const char *pages_s = vmmem_spec_get(spec, "pages");
+    /* The host's option kit quotes the option and points at its column. */
     if (host->parse_size(pages_s, &pages) < 0 || pages == 0 || pages > SIZE_MAX / page)
-        return host->set_error(VMMEM_EBAD_VALUE,
-                               "ring region at 0x%llx: pages='%s' is not a count >= 1",
-                               (unsigned long long)spec->addr, pages_s);
+        return host->option_error(spec, "pages", VMMEM_EBAD_VALUE, "is not a count >= 1");
     if (spec->size % page != 0 || spec->size > SIZE_MAX)
         return host->set_error(VMMEM_EBAD_VALUE,
                                "ring region at 0x%llx: size 0x%llx is not a multiple of the "

@@ -22,6 +22,7 @@
 
 VMMEM_BEGIN_DECLS
 
+/* A dirty bitmap: one bit per page. */
 typedef struct vmmem_bitmap vmmem_bitmap;
 
 /* Switch tracking on or off for every region of the map (thread-safe). */
@@ -69,9 +70,10 @@ VMMEM_EXPORT uint64_t vmmem_harvest_page_size(const vmmem_harvest *h);
 /* Iterate the dirty runs of the last harvest, in guest-physical order; runs
  * of touching regions merge; a run never extends past its regions' end. */
 typedef struct vmmem_harvest_iter {
-    size_t region;
-    uint64_t page;
+    size_t region; /* where the next run starts: region, */
+    uint64_t page; /* and page in it (start at {0}) */
 } vmmem_harvest_iter;
+/* The next run of dirty pages, [*gpa, *gpa + *len): true, or false at the end. */
 VMMEM_EXPORT bool vmmem_harvest_next_run(const vmmem_harvest *h, vmmem_harvest_iter *it,
                                          vmmem_gaddr_t *gpa, uint64_t *len);
 

@@ -178,6 +178,7 @@ static inline int vmmem_fast_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, c
     return vmmem_write_obj(m, addr, obj, size);
 }
 
+/* vmmem_read_obj, inline for the common case. */
 static inline int vmmem_fast_read_obj(const vmmem_map *m, vmmem_gaddr_t addr, void *obj,
                                       size_t size)
 {
@@ -215,6 +216,7 @@ static inline int vmmem_fast_store_u32(const vmmem_map *m, vmmem_gaddr_t addr, u
     return vmmem_store(m, addr, 4, v, order);
 }
 
+/* vmmem_load of a 4-byte value, inline for the common case. */
 static inline int vmmem_fast_load_u32(const vmmem_map *m, vmmem_gaddr_t addr, uint32_t *v,
                                       vmmem_order order)
 {
@@ -319,6 +321,7 @@ static inline int vmmem_fast_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, 
     return vmmem_read_slice(m, addr, buf, len);
 }
 
+/* vmmem_write_slice, inline for the common case (see above). */
 static inline int vmmem_fast_write_slice(const vmmem_map *m, vmmem_gaddr_t addr, const void *buf,
                                          size_t len)
 {

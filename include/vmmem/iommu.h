@@ -20,28 +20,32 @@ VMMEM_BEGIN_DECLS
 
 typedef struct vmmem_iotlb vmmem_iotlb;
 
+/* A range of I/O virtual addresses. */
 struct vmmem_iova_range {
-    uint64_t iova;
-    uint64_t len;
+    uint64_t iova; /* first address */
+    uint64_t len;  /* bytes */
 };
 
+/* A range of I/O virtual addresses and where it is mapped. */
 struct vmmem_mapped_range {
-    uint64_t iova;
+    uint64_t iova;   /* first address */
     uint64_t target; /* guest-physical address of iova */
-    uint64_t len;
+    uint64_t len;    /* bytes */
 };
 
 /* Result of a lookup: every piece, clipped to the request. */
 struct vmmem_iotlb_result {
-    size_t n_mapped;
+    size_t n_mapped;                   /* entries of mapped */
     struct vmmem_mapped_range *mapped; /* mapped with enough permission */
-    size_t n_misses;
-    struct vmmem_iova_range *misses; /* not mapped at all */
-    size_t n_denied;
-    struct vmmem_iova_range *denied; /* mapped without the permission asked */
+    size_t n_misses;                   /* entries of misses */
+    struct vmmem_iova_range *misses;   /* not mapped at all */
+    size_t n_denied;                   /* entries of denied */
+    struct vmmem_iova_range *denied;   /* mapped without the permission asked */
 };
 
+/* An empty IOTLB. */
 VMMEM_EXPORT int vmmem_iotlb_new(vmmem_iotlb **out);
+/* Free an IOTLB (NULL is ok). */
 VMMEM_EXPORT void vmmem_iotlb_free(vmmem_iotlb *t);
 /*
  * Map [iova, iova+len) to [target, target+len) with perm (VMMEM_PROT_READ,
@@ -136,15 +140,17 @@ VMMEM_EXPORT bool vmmem_iommu_check_range(vmmem_iommu *im, uint64_t iova, uint64
  * byte fails to translate.
  */
 typedef struct vmmem_iommu_iter {
-    vmmem_iommu *im;
-    uint64_t iova;
-    uint64_t remaining;
-    int perm;
-    int state;
+    vmmem_iommu *im;    /* the IOMMU walked */
+    uint64_t iova;      /* next address to visit */
+    uint64_t remaining; /* bytes left */
+    int perm;           /* VMMEM_PROT_* asked */
+    int state;          /* 0 running, 1 finished */
     vmmem_map *phys; /* held for the iteration */
 } vmmem_iommu_iter;
+/* Start iterating [iova, iova+len) with permission perm. */
 VMMEM_EXPORT void vmmem_iommu_slices_begin(vmmem_iommu_iter *it, vmmem_iommu *im, uint64_t iova,
                                            uint64_t len, int perm);
+/* The next slice into *out: 1, 0 at the end, or an error (once). */
 VMMEM_EXPORT int vmmem_iommu_slices_next(vmmem_iommu_iter *it, vmmem_slice *out);
 /* Drop what the iterator holds (call once when done, even after an error). */
 VMMEM_EXPORT void vmmem_iommu_slices_end(vmmem_iommu_iter *it);

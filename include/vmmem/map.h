@@ -31,9 +31,9 @@
 
 VMMEM_BEGIN_DECLS
 
-typedef struct vmmem_map vmmem_map;
-typedef struct vmmem_region vmmem_region;
-typedef struct vmmem_registry vmmem_registry;
+typedef struct vmmem_map vmmem_map;           /* a guest memory map */
+typedef struct vmmem_region vmmem_region;     /* one region of a map */
+typedef struct vmmem_registry vmmem_registry; /* providers by name (registry.h) */
 
 /* Options for building a map; NULL means all defaults. */
 struct vmmem_map_options {
@@ -118,21 +118,25 @@ VMMEM_EXPORT int vmmem_map_host_address(const vmmem_map *m, vmmem_gaddr_t addr, 
 
 /* ---- regions ---------------------------------------------------------- */
 
+/* What vmmem_region_get_info reports about a region. */
 struct vmmem_region_info {
-    vmmem_gaddr_t start;
-    uint64_t size;
+    vmmem_gaddr_t start;  /* first guest address */
+    uint64_t size;        /* bytes */
     vmmem_gaddr_t last;   /* start + size - 1 */
     const char *provider; /* provider name */
     void *host;           /* NULL for map-on-access regions */
     int prot;             /* VMMEM_PROT_* */
     int fd;               /* backing descriptor or -1 */
-    uint64_t file_offset;
+    uint64_t file_offset; /* offset of the region in fd */
     int hugetlbfs;    /* 1 yes, 0 no, -1 unknown */
     const char *file; /* backing file name or NULL */
     const struct vmmem_region_spec *spec; /* the spec it was built from */
 };
+/* Everything about r (pointers valid while the map holding r lives). */
 VMMEM_EXPORT void vmmem_region_get_info(const vmmem_region *r, struct vmmem_region_info *info);
+/* The first guest address of r. */
 VMMEM_EXPORT vmmem_gaddr_t vmmem_region_start(const vmmem_region *r);
+/* The size of r in bytes. */
 VMMEM_EXPORT uint64_t vmmem_region_size(const vmmem_region *r);
 
 /* ---- accesses --------------------------------------------------------- */

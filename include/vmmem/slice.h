@@ -24,9 +24,11 @@
 
 VMMEM_BEGIN_DECLS
 
+/* A dirty bitmap (dirty.h). */
 typedef struct vmmem_bitmap vmmem_bitmap;
 struct vmmem_guard;
 
+/* A bounded view of guest memory inside one region. */
 typedef struct vmmem_slice {
     uint8_t *ptr;              /* first byte (valid while the slice is held) */
     size_t len;                /* bytes */
@@ -60,6 +62,7 @@ VMMEM_EXPORT void vmmem_slice_release(vmmem_slice *s);
 /* A slice over plain host memory (no bitmap, no guard), e.g. a local buffer. */
 VMMEM_EXPORT vmmem_slice vmmem_slice_from_buffer(void *buf, size_t len);
 
+/* [off, off+len) of s (VMMEM_EOUT_OF_BOUNDS past its end). */
 VMMEM_EXPORT int vmmem_slice_subslice(const vmmem_slice *s, size_t off, size_t len,
                                       vmmem_slice *out);
 /* Drop the first n bytes (n == len gives an empty slice). */
@@ -108,14 +111,16 @@ VMMEM_EXPORT int vmmem_slice_store(const vmmem_slice *s, size_t off, size_t size
  * and one taken while on stops marking when tracking is switched off.
  */
 typedef struct vmmem_slice_iter {
-    const vmmem_map *map;
+    const vmmem_map *map; /* the map walked */
     vmmem_gaddr_t addr; /* next address to visit */
     uint64_t remaining; /* bytes left */
     int state;          /* 0 running, 1 finished */
 } vmmem_slice_iter;
 
+/* Start iterating [addr, addr+len) of m. */
 VMMEM_EXPORT void vmmem_slices_begin(vmmem_slice_iter *it, const vmmem_map *m, vmmem_gaddr_t addr,
                                      uint64_t len);
+/* The next slice into *out: 1, 0 at the end, or an error (once). */
 VMMEM_EXPORT int vmmem_slices_next(vmmem_slice_iter *it, vmmem_slice *out);
 
 VMMEM_END_DECLS

@@ -21,6 +21,7 @@
 
 VMMEM_BEGIN_DECLS
 
+/* A hot-plug address space. */
 typedef struct vmmem_space vmmem_space;
 
 /* A space publishing initial (a reference is taken), or empty when NULL.
@@ -57,11 +58,14 @@ VMMEM_EXPORT vmmem_map *vmmem_space_snapshot(vmmem_space *s);
  */
 struct vmmem_read_section {
     vmmem_space *space; /* set by read_begin, cleared by read_end */
-    unsigned stripe, phase;
+    unsigned stripe;    /* private to the space */
+    unsigned phase;     /* private to the space */
     const void *owner; /* the thread that began it */
 };
+/* Enter a read section of s: the current map, valid until read_end. */
 VMMEM_EXPORT const vmmem_map *vmmem_space_read_begin(vmmem_space *s,
                                                      struct vmmem_read_section *sec);
+/* Leave the section sec (nothing when read_begin failed). */
 VMMEM_EXPORT void vmmem_space_read_end(struct vmmem_read_section *sec);
 
 /* Map one region (spec, through reg) and publish a map that adds it.
@@ -74,6 +78,27 @@ VMMEM_EXPORT int vmmem_space_remove(vmmem_space *s, vmmem_gaddr_t base, uint64_t
 /* Remove [base, base+size) and add spec in one publication. */
 VMMEM_EXPORT int vmmem_space_replace(vmmem_space *s, vmmem_gaddr_t base, uint64_t size,
                                      vmmem_registry *reg, const struct vmmem_region_spec *spec);
+/*
+ * vmmem_space_add and vmmem_space_replace with the region written as a
+ * config string of exactly one region (config.h), e.g.
+ *     vmmem_space_add_config(s, NULL, "mmap:addr=8G,size=1M,shared");
+ * Errors as for vmmem_map_from_config (the column is in config), plus
+ * -EINVAL for a string of more than one region, and those of add/replace.
+ */
+VMMEM_EXPORT int vmmem_space_add_config(vmmem_space *s, vmmem_registry *reg, const char *config);
+VMMEM_EXPORT int vmmem_space_replace_config(vmmem_space *s, vmmem_gaddr_t base, uint64_t size,
+                                            vmmem_registry *reg, const char *config);
+
+/*
+ * The number of maps the space has published since it was made (0 for a
+ * new space; every add, remove, replace, rebase and publish adds 1, a
+ * failed one nothing).  One atomic load: a device or a migration loop
+ * compares it with the value it saw to know cheaply that the layout
+ * changed.  Read it before taking a snapshot: a snapshot taken after
+ * reading g is at least as new as generation g.
+ */
+VMMEM_EXPORT uint64_t vmmem_space_generation(const vmmem_space *s);
+
 /* Publish the same mapping of region [base, base+size) at new_base instead
  * (no copy, no remap). */
 VMMEM_EXPORT int vmmem_space_rebase(vmmem_space *s, vmmem_gaddr_t base, uint64_t size,

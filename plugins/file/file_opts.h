@@ -24,13 +24,14 @@ struct file_req {
     bool shared, rw, create, seal, nosizecheck;
 };
 
+/* Option errors go through the host's option kit (provider.h): the message
+ * quotes the option and names its region and column in the config. */
 static int parse_req(const struct vmmem_region_spec *spec, struct file_req *rq)
 {
 #if defined(_WIN32)
     if (vmmem_spec_has(spec, "memfd") || vmmem_spec_has(spec, "seal"))
-        return host->set_error(VMMEM_EUNSUPPORTED,
-                               "file region at 0x%llx: memfd= and seal are Linux-only (use path=)",
-                               ADDR(spec));
+        return host->option_error(spec, vmmem_spec_has(spec, "memfd") ? "memfd" : "seal",
+                                  VMMEM_EUNSUPPORTED, "is Linux-only (use path=)");
 #endif
     memset(rq, 0, sizeof *rq);
     rq->user_fd = -1;
@@ -39,77 +40,49 @@ static int parse_req(const struct vmmem_region_spec *spec, struct file_req *rq)
     const char *fd_s = vmmem_spec_get(spec, "fd");
     int n = (rq->path != NULL) + (rq->memfd != NULL) + (fd_s != NULL);
     if (n == 0)
-        return host->set_error(VMMEM_EMISSING_KEY,
-                               "file region at 0x%llx needs one of path=, fd= or memfd=",
-                               ADDR(spec));
+        return host->option_error(spec, NULL, VMMEM_EMISSING_KEY,
+                                  "needs one of path=, fd= or memfd=");
     if (n > 1)
-        return host->set_error(VMMEM_EBAD_VALUE,
-                               "file region at 0x%llx: path=, fd= and memfd= exclude each other "
-                               "(got%s%s%s)",
-                               ADDR(spec), rq->path ? " path=" : "", fd_s ? " fd=" : "",
-                               rq->memfd ? " memfd=" : "");
-    if (rq->path != NULL && rq->path[0] == '\0')
-        return host->set_error(VMMEM_EBAD_VALUE, "file region at 0x%llx: path= is empty",
-                               ADDR(spec));
+        return host->option_error(spec, rq->memfd ? "memfd" : "fd", VMMEM_EBAD_VALUE,
+                                  "excludes %s (path=, fd= and memfd= exclude each other)",
+                                  rq->path ? "path=" : "fd=");
     if (fd_s != NULL) {
         long long v = 0; /* long is 32 bits on some hosts: v * 10 must not overflow */
         const char *p = fd_s;
         for (; *p >= '0' && *p <= '9' && v <= INT_MAX; p++)
             v = v * 10 + (*p - '0');
         if (p == fd_s || *p != '\0' || v > INT_MAX)
-            return host->set_error(VMMEM_EBAD_VALUE,
-                                   "file region at 0x%llx: fd='%s' is not a descriptor number",
-                                   ADDR(spec), fd_s);
+            return host->option_error(spec, "fd", VMMEM_EBAD_VALUE, "is not a descriptor number");
         rq->user_fd = (int)v;
     }
-    const char *off_s = vmmem_spec_get(spec, "offset");
-    if (off_s != NULL) {
-        int rc = host->parse_size(off_s, &rq->offset);
-        if (rc < 0)
-            return host->set_error(rc, "file region at 0x%llx: offset='%s' is not a number",
-                                   ADDR(spec), off_s);
-        if ((rq->offset & (host->page_size - 1)) != 0)
-            return host->set_error(VMMEM_EBAD_VALUE,
-                                   "file region at 0x%llx: offset=%s (0x%llx) is not a multiple "
-                                   "of the page size %llu",
-                                   ADDR(spec), off_s, ULL(rq->offset), ULL(host->page_size));
-    }
-    rq->shared = !vmmem_spec_has(spec, "private");
-    if (!rq->shared && vmmem_spec_has(spec, "shared"))
-        return host->set_error(VMMEM_EBAD_VALUE,
-                               "file region at 0x%llx: 'shared' and 'private' exclude each other",
-                               ADDR(spec));
-    const char *prot_s = vmmem_spec_get(spec, "prot");
-    rq->rw = true;
-    if (prot_s != NULL) {
-        if (strcmp(prot_s, "r") == 0)
-            rq->rw = false;
-        else if (strcmp(prot_s, "rw") != 0)
-            return host->set_error(VMMEM_EBAD_VALUE,
-                                   "file region at 0x%llx: prot='%s' is not 'r' or 'rw'",
-                                   ADDR(spec), prot_s);
-    }
+    int rc = host->option_size(spec, "offset", 0, &rq->offset);
+    if (rc < 0)
+        return rc;
+    if ((rq->offset & (host->page_size - 1)) != 0)
+        return host->option_error(spec, "offset", VMMEM_EBAD_VALUE,
+                                  "(0x%llx) is not a multiple of the page size %llu",
+                                  ULL(rq->offset), ULL(host->page_size));
+    if ((rc = host->option_sharing(spec, true, &rq->shared)) < 0)
+        return rc;
+    int prot;
+    if ((rc = host->option_prot(spec, &prot)) < 0)
+        return rc;
+    rq->rw = (prot & VMMEM_PROT_WRITE) != 0;
     rq->create = vmmem_spec_has(spec, "create");
     if (rq->create && rq->path == NULL)
-        return host->set_error(VMMEM_EBAD_VALUE,
-                               "file region at 0x%llx: 'create' needs path=", ADDR(spec));
+        return host->option_error(spec, "create", VMMEM_EBAD_VALUE, "needs path=");
     if (rq->create && !rq->rw)
-        return host->set_error(VMMEM_EBAD_VALUE,
-                               "file region at 0x%llx: 'create' makes a file to hold guest "
-                               "memory and needs prot=rw",
-                               ADDR(spec));
+        return host->option_error(spec, "create", VMMEM_EBAD_VALUE,
+                                  "makes a file to hold guest memory and needs prot=rw");
     rq->seal = vmmem_spec_has(spec, "seal");
     if (rq->seal && rq->memfd == NULL)
-        return host->set_error(VMMEM_EBAD_VALUE,
-                               "file region at 0x%llx: 'seal' needs memfd= (seal an fd= memfd "
-                               "yourself before passing it)",
-                               ADDR(spec));
+        return host->option_error(spec, "seal", VMMEM_EBAD_VALUE,
+                                  "needs memfd= (seal an fd= memfd yourself before passing it)");
     rq->nosizecheck = vmmem_spec_has(spec, "nosizecheck");
     if (rq->offset > (uint64_t)INT64_MAX || spec->size > (uint64_t)INT64_MAX - rq->offset)
-        return host->set_error(VMMEM_EOVERFLOW,
-                               "file region at 0x%llx: offset 0x%llx + size 0x%llx is past the "
-                               "largest file offset",
-                               ADDR(spec), ULL(rq->offset), ULL(spec->size));
+        return host->option_error(spec, "offset", VMMEM_EOVERFLOW,
+                                  "+ size 0x%llx is past the largest file offset",
+                                  ULL(spec->size));
     if (spec->host != NULL)
         return host->set_error(VMMEM_EUNSUPPORTED,
                                "file region at 0x%llx: the file provider does not adopt host "

@@ -72,12 +72,10 @@ static int mmap_map(const struct vmmem_provider *p, const struct vmmem_region_sp
     if (huge) {
         flags |= MAP_HUGETLB;
         if (hp != NULL) {
-            uint64_t hsz;
+            uint64_t hsz = 0;
             if (host->parse_size(hp, &hsz) < 0 || hsz == 0 || (hsz & (hsz - 1)) != 0)
-                return host->set_error(VMMEM_EBAD_VALUE,
-                                       "mmap region at 0x%llx: hugepage='%s' is not a power-of-two "
-                                       "size",
-                                       (unsigned long long)spec->addr, hp);
+                return host->option_error(spec, "hugepage", VMMEM_EBAD_VALUE,
+                                          "is not a power-of-two size");
             flags |= (int)__builtin_ctzll(hsz) << MAP_HUGE_SHIFT;
             page = hsz;
         } else {

@@ -12,30 +12,19 @@
 
 #include <vmmem/provider.h>
 
-/* prot=r|rw (default rw): *rw. */
+/* prot=r|rw (default rw): *rw.  (The host's option kit words the error.) */
 static int mmap_parse_prot(const struct vmmem_region_spec *spec, bool *rw)
 {
-    const char *prot_s = vmmem_spec_get(spec, "prot");
-    *rw = true;
-    if (prot_s == NULL || strcmp(prot_s, "rw") == 0)
-        return 0;
-    if (strcmp(prot_s, "r") == 0) {
-        *rw = false;
-        return 0;
-    }
-    return host->set_error(VMMEM_EBAD_VALUE, "mmap region at 0x%llx: prot='%s' is not 'r' or 'rw'",
-                           (unsigned long long)spec->addr, prot_s);
+    int prot = VMMEM_PROT_RW;
+    int rc = host->option_prot(spec, &prot);
+    *rw = (prot & VMMEM_PROT_WRITE) != 0;
+    return rc;
 }
 
 /* shared | private (default private): *shared. */
 static int mmap_parse_sharing(const struct vmmem_region_spec *spec, bool *shared)
 {
-    *shared = vmmem_spec_has(spec, "shared");
-    if (*shared && vmmem_spec_has(spec, "private"))
-        return host->set_error(VMMEM_EBAD_VALUE,
-                               "mmap region at 0x%llx: 'shared' and 'private' exclude each other",
-                               (unsigned long long)spec->addr);
-    return 0;
+    return host->option_sharing(spec, false, shared);
 }
 
 /* The region's size rounded up to page (a power of two), as a mapping length. */

@@ -142,8 +142,8 @@ static int parse_u64(const char *s, uint64_t *out)
 static int bad_number(const struct vmmem_region_spec *spec, const char *key, const char *val,
                       const char *what)
 {
-    return host->set_error(VMMEM_EBAD_NUMBER, "%s region at 0x%llx: %s='%s' is not %s",
-                           spec->provider, (unsigned long long)spec->addr, key, val, what);
+    (void)val; /* option_error quotes it */
+    return host->option_error(spec, key, VMMEM_EBAD_NUMBER, "is not %s", what);
 }
 
 static const char *flags_name(unsigned f)
@@ -191,16 +191,10 @@ static int parse_flags(const struct vmmem_region_spec *spec, enum xen_kind kind,
 
 static int parse_prot(const struct vmmem_region_spec *spec, int *prot)
 {
-    const char *s = vmmem_spec_get(spec, "prot");
-    *prot = PROT_READ | PROT_WRITE;
-    if (s == NULL || strcmp(s, "rw") == 0)
-        return 0;
-    if (strcmp(s, "r") == 0) {
-        *prot = PROT_READ;
-        return 0;
-    }
-    return host->set_error(VMMEM_EBAD_VALUE, "%s region at 0x%llx: prot='%s' is not 'r' or 'rw'",
-                           spec->provider, (unsigned long long)spec->addr, s);
+    int p = VMMEM_PROT_RW;
+    int rc = host->option_prot(spec, &p); /* the host's option kit words the error */
+    *prot = (p & VMMEM_PROT_WRITE) ? PROT_READ | PROT_WRITE : PROT_READ;
+    return rc;
 }
 
 static int vprot(int prot)
