@@ -32,7 +32,7 @@ finish() {
 
 need=""
 for t in dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian fakeroot:fakeroot \
-    debootstrap:debootstrap scons:scons pkg-config:pkg-config; do
+    debootstrap:debootstrap scons:scons pkg-config:pkg-config doxygen:doxygen; do
     command -v "${t%%:*}" >/dev/null 2>&1 || need="$need ${t#*:}"
 done
 [ -f /usr/include/CUnit/Basic.h ] || need="$need libcunit1-dev"
