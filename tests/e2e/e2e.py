@@ -1,0 +1,565 @@
+#!/usr/bin/env python3
+"""End-to-end test of vmmem-vhost-user-blk with QEMU (TCG) and a Linux guest.
+
+Run by tests/e2e/run.sh (which installs QEMU and busybox, fetches the kernel
+and builds the back-end); see docs/vhost-user.md.  Prints one line per check
+and a closing "N passed, M failed"; exits 1 when any check failed.
+
+Every wait is bounded: a check that cannot finish in time fails with the
+reason and the tail of the relevant log, it never hangs the run.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MIB = 1 << 20
+RAM = 256 * MIB
+PAGE = 4096
+PATTERN_BYTES = MIB
+VGA_HOLE = (0xA0000, 0x100000)  # left out of the RAM comparison
+
+results = []
+
+
+def check(name, ok, detail=''):
+    results.append((name, ok))
+    print('%s %s%s' % ('PASS' if ok else 'FAIL', name, (': ' + detail) if detail else ''),
+          flush=True)
+    return ok
+
+
+def tail(path, n=15):
+    try:
+        with open(path, errors='replace') as f:
+            lines = f.read().splitlines()
+        return '\n    | '.join([''] + lines[-n:])
+    except OSError:
+        return ' (no log)'
+
+
+def pattern():
+    """1 MiB of deterministic bytes (a xorshift stream)."""
+    out = bytearray(PATTERN_BYTES)
+    x = 0x9E3779B97F4A7C15
+    for i in range(0, PATTERN_BYTES, 8):
+        x ^= (x << 13) & 0xFFFFFFFFFFFFFFFF
+        x ^= x >> 7
+        x ^= (x << 17) & 0xFFFFFFFFFFFFFFFF
+        out[i:i + 8] = x.to_bytes(8, 'little')
+    return bytes(out)
+
+
+# ---- initramfs (newc cpio, uncompressed) -------------------------------------------
+
+def cpio_newc(entries):
+    """entries: (name, mode, data or None for a directory)."""
+    out = bytearray()
+    ino = 1
+    for name, mode, data in entries + [('TRAILER!!!', 0, b'')]:
+        data = data or b''
+        nm = name.encode() + b'\0'
+        hdr = '070701' + ''.join('%08x' % v for v in (
+            ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nm), 0))
+        out += hdr.encode() + nm
+        out += b'\0' * ((4 - len(out) % 4) % 4)
+        out += data
+        out += b'\0' * ((4 - len(out) % 4) % 4)
+        ino += 1
+    return bytes(out)
+
+
+def build_initramfs(kroot, busybox, out_path, pat):
+    mods = ['virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev',
+            'virtio_pci', 'virtio_blk']
+    found = {}
+    for dirpath, _, files in os.walk(os.path.join(kroot, 'lib', 'modules')):
+        for f in files:
+            base = f.split('.ko')[0]
+            if base in mods and f.endswith('.ko'):
+                found[base] = os.path.join(dirpath, f)
+    missing = [m for m in mods if m not in found]
+    if missing:
+        raise RuntimeError('kernel package has no %s (compressed modules are not handled)'
+                           % ', '.join(missing))
+    d, x, r = 0o040755, 0o100755, 0o100644
+    entries = [('bin', d, None), ('dev', d, None), ('proc', d, None), ('sys', d, None),
+               ('tmp', d, None), ('lib', d, None), ('lib/modules', d, None),
+               ('bin/busybox', x, open(busybox, 'rb').read()),
+               ('bin/sh', 0o120777, b'busybox'),
+               ('init', x, open(os.path.join(HERE, 'init.sh'), 'rb').read()),
+               ('pattern', r, pat)]
+    for m in mods:
+        entries.append(('lib/modules/%s.ko' % m, r, open(found[m], 'rb').read()))
+    with open(out_path, 'wb') as f:
+        f.write(cpio_newc(entries))
+
+
+# ---- processes ----------------------------------------------------------------------
+
+def wait_for(pred, timeout, step=0.2):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+class Backend:
+    def __init__(self, cfg, name, image, extra=()):
+        self.sock = os.path.join(cfg.work, name + '.sock')
+        self.log = os.path.join(cfg.work, name + '-backend.log')
+        self.cmd = [cfg.backend, '--socket', self.sock, '--image', image,
+                    '--serial', 'vmmem-e2e-serial'] + list(extra)
+        env = dict(os.environ, VMMEM_PLUGIN_PATH=cfg.plugins)
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        self.p = subprocess.Popen(self.cmd, stdout=open(self.log, 'w'), stderr=subprocess.STDOUT,
+                                  env=env)
+        ok = wait_for(lambda: os.path.exists(self.sock) or self.p.poll() is not None, 30)
+        if not os.path.exists(self.sock):
+            raise RuntimeError('back-end did not listen:' + tail(self.log))
+
+    def text(self):
+        with open(self.log, errors='replace') as f:
+            return f.read()
+
+    def wait(self, timeout):
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            if self.wait(20) is None:
+                self.p.kill()
+                self.p.wait()
+        return self.p.returncode
+
+
+class Qemu:
+    def __init__(self, cfg, name, backend, mode, hotplug=False, incoming=None):
+        self.serial = os.path.join(cfg.work, name + '-serial.log')
+        self.errlog = os.path.join(cfg.work, name + '-qemu.log')
+        self.qmp_path = os.path.join(cfg.work, name + '.qmp')
+        for p in (self.serial, self.qmp_path):
+            if os.path.exists(p):
+                os.unlink(p)
+        mem = '256M,slots=2,maxmem=1G' if hotplug else '256M'
+        append = ('console=ttyS0 panic=-1 e2emode=%s init_on_alloc=0 init_on_free=0 '
+                  'memhp_default_state=online_movable' % mode)
+        cmd = [cfg.qemu, '-machine', 'q35,accel=tcg,memory-backend=mem', '-cpu', 'max',
+               '-smp', '1', '-m', mem,
+               '-object', 'memory-backend-memfd,id=mem,size=256M,share=on',
+               '-kernel', cfg.kernel, '-initrd', cfg.initrd, '-append', append,
+               '-chardev', 'socket,id=vub,path=%s' % backend.sock,
+               '-device', 'vhost-user-blk-pci,chardev=vub,num-queues=1',
+               '-nodefaults', '-display', 'none', '-no-reboot',
+               '-serial', 'file:%s' % self.serial,
+               '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path]
+        if incoming:
+            cmd += ['-S', '-incoming', incoming]
+        self.p = subprocess.Popen(cmd, stdout=open(self.errlog, 'w'), stderr=subprocess.STDOUT)
+        self.q = None
+        self.buf = b''
+        if not wait_for(lambda: os.path.exists(self.qmp_path) or self.p.poll() is not None, 60):
+            raise RuntimeError('QEMU started no QMP socket:' + tail(self.errlog))
+        if self.p.poll() is not None:
+            raise RuntimeError('QEMU exited at once:' + tail(self.errlog))
+        self.q = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.q.settimeout(60)
+        self.q.connect(self.qmp_path)
+        self._read()  # greeting
+        self.cmd('qmp_capabilities')
+
+    def _read(self):
+        while b'\n' not in self.buf:
+            chunk = self.q.recv(65536)
+            if not chunk:
+                raise RuntimeError('QMP connection closed')
+            self.buf += chunk
+        line, self.buf = self.buf.split(b'\n', 1)
+        return json.loads(line)
+
+    def cmd(self, name, **args):
+        self.q.sendall(json.dumps({'execute': name, 'arguments': args}).encode() + b'\n')
+        while True:
+            r = self._read()
+            if 'event' in r:
+                continue
+            if 'error' in r:
+                raise RuntimeError('QMP %s: %s' % (name, r['error'].get('desc')))
+            return r.get('return')
+
+    def serial_text(self):
+        try:
+            with open(self.serial, errors='replace') as f:
+                return f.read()
+        except OSError:
+            return ''
+
+    def wait_serial(self, regex, timeout):
+        """The first match of regex in the serial log, or raise with the reason."""
+        rx = re.compile(regex)
+        end = time.monotonic() + timeout
+        while True:
+            t = self.serial_text()
+            m = rx.search(t)
+            if m:
+                return m
+            if 'E2E-FAIL' in t:
+                raise RuntimeError('guest failed:' + tail(self.serial))
+            if self.p.poll() is not None:
+                raise RuntimeError('QEMU exited (%d) before "%s":%s%s' % (
+                    self.p.returncode, regex, tail(self.serial), tail(self.errlog, 5)))
+            if time.monotonic() > end:
+                raise RuntimeError('no "%s" within %d s:%s' % (regex, timeout, tail(self.serial)))
+            time.sleep(0.2)
+
+    def wait_exit(self, timeout):
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        if self.q is not None:
+            try:
+                self.q.close()
+            except OSError:
+                pass
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+def quit_qemu(vm):
+    try:
+        vm.cmd('quit')
+    except Exception:
+        pass
+    if vm.wait_exit(30) is None:
+        vm.kill()
+    vm.kill()
+
+
+# ---- checks -------------------------------------------------------------------------
+
+def new_image(cfg, name, mib, fill=None):
+    path = os.path.join(cfg.work, name + '.img')
+    with open(path, 'wb') as f:
+        f.truncate(mib * MIB)
+        if fill:
+            for off, data in fill:
+                f.seek(off)
+                f.write(data)
+    return path
+
+
+def run_io(cfg, pat):
+    img = new_image(cfg, 'io', 16)
+    be = Backend(cfg, 'io', img)
+    vm = None
+    try:
+        vm = Qemu(cfg, 'io', be, 'io')
+        vm.wait_serial(r'E2E-DONE', cfg.boot_timeout)
+        t = vm.serial_text()
+        check('io: O_DIRECT write, O_DIRECT and buffered read back in the guest',
+              'E2E-IO-OK' in t, re.search(r'E2E-IO-\S+.*', t).group(0) if 'E2E-IO' in t else
+              'no result' + tail(vm.serial))
+        m = re.search(r'E2E-SERIAL (\S*)', t)
+        check('io: GET_ID serial in the guest', m is not None and m.group(1) == 'vmmem-e2e-serial',
+              m.group(0) if m else 'no serial line')
+        m = re.search(r'E2E-SIZE (\d+)', t)
+        check('io: capacity in the guest', m is not None and int(m.group(1)) == 16 * MIB // 512,
+              m.group(0) if m else 'no size line')
+        vm.wait_exit(cfg.boot_timeout)
+    except RuntimeError as e:
+        check('io: guest run', False, str(e))
+    finally:
+        if vm:
+            vm.kill()
+    rc = be.wait(30)
+    if rc is None:
+        rc = be.stop()
+    with open(img, 'rb') as f:
+        f.seek(MIB)
+        on_disk = f.read(PATTERN_BYTES)
+    check('io: the image holds the guest\'s bytes', on_disk == pat,
+          'differs' if on_disk != pat else '1 MiB at offset 1 MiB')
+    text = be.text()
+    m = re.search(r'exit: .*', text)
+    stats = m.group(0) if m else ''
+    flush = re.search(r'flush (\d+)', stats)
+    check('io: back-end exits cleanly when QEMU goes, after IN/OUT/FLUSH/GET_ID requests',
+          rc == 0 and flush is not None and int(flush.group(1)) > 0 and
+          int(re.search(r'get-id (\d+)', stats).group(1)) > 0, 'exit %s, %s' % (rc, stats))
+
+
+def run_ro(cfg, pat):
+    img = new_image(cfg, 'ro', 16, [(MIB, pat)])
+    be = Backend(cfg, 'ro', img, ['--read-only'])
+    vm = None
+    try:
+        vm = Qemu(cfg, 'ro', be, 'ro')
+        vm.wait_serial(r'E2E-DONE', cfg.boot_timeout)
+        t = vm.serial_text()
+        ok = ('E2E-RO-FLAG 1' in t and 'E2E-RO-READ-OK' in t and 'E2E-RO-WRITE-REFUSED' in t)
+        check('read-only: the guest sees a read-only disk, reads it, and its writes fail', ok,
+              '; '.join(re.findall(r'E2E-RO-[^\n]*', t)))
+        vm.wait_exit(cfg.boot_timeout)
+    except RuntimeError as e:
+        check('read-only: guest run', False, str(e))
+    finally:
+        if vm:
+            vm.kill()
+    be.stop()
+    with open(img, 'rb') as f:
+        f.seek(MIB)
+        check('read-only: the image is unchanged', f.read(PATTERN_BYTES) == pat)
+
+
+def compare_ram(a_path, b_path):
+    """Pages that differ between two pmemsave dumps (the VGA window left out)."""
+    diff = []
+    with open(a_path, 'rb') as fa, open(b_path, 'rb') as fb:
+        a = fa.read()
+        b = fb.read()
+    if len(a) != len(b):
+        return None
+    chunk = 64 * PAGE
+    for off in range(0, len(a), chunk):
+        if a[off:off + chunk] == b[off:off + chunk]:
+            continue
+        for p in range(off, min(off + chunk, len(a)), PAGE):
+            if VGA_HOLE[0] <= p < VGA_HOLE[1]:
+                continue
+            if a[p:p + PAGE] != b[p:p + PAGE]:
+                diff.append(p)
+    return diff
+
+
+def run_migration(cfg, label, skip_marking):
+    """Migrate a guest doing I/O; the number of differing pages (or None)."""
+    tag = 'mig-skip' if skip_marking else 'mig'
+    img = new_image(cfg, tag, 32)
+    state = os.path.join(cfg.work, tag + '.state')
+    src_ram = os.path.join(cfg.work, tag + '-src.ram')
+    dst_ram = os.path.join(cfg.work, tag + '-dst.ram')
+    for p in (state, src_ram, dst_ram):
+        if os.path.exists(p):
+            os.unlink(p)
+    extra = ['--skip-log-marking'] if skip_marking else []
+    be = Backend(cfg, tag + '-src', img, extra)
+    vm = dst = be2 = None
+    try:
+        vm = Qemu(cfg, tag + '-src', be, 'migrate')
+        vm.wait_serial(r'E2E-PROGRESS 20\b', cfg.boot_timeout)
+        vm.cmd('migrate-set-parameters', **{'max-bandwidth': 32 * MIB})
+        t0 = time.monotonic()
+        vm.cmd('migrate', uri='exec:cat > %s' % state)
+        st = wait_for(lambda: (vm.cmd('query-migrate').get('status') in
+                               ('completed', 'failed', 'cancelled')) and
+                      vm.cmd('query-migrate'), cfg.migrate_timeout, 0.5)
+        if not st or st.get('status') != 'completed':
+            raise RuntimeError('migration did not complete: %s' % (st or 'timeout'))
+        mig_s = time.monotonic() - t0
+        vm.cmd('pmemsave', val=0, size=RAM, filename=src_ram)
+        text = be.text()
+        log_seen = 'SET_LOG_BASE' in text
+        if not skip_marking:
+            check('%s: SET_LOG_BASE reached the back-end and the log was attached' % label,
+                  'attached' in text and log_seen,
+                  (re.search(r'SET_LOG_BASE.*', text) or re.match('', 'none')).group(0))
+        src_verify_fail = 'E2E-VERIFY-FAIL' in vm.serial_text()
+        quit_qemu(vm)
+        vm = None
+        be.stop()
+        be2 = Backend(cfg, tag + '-dst', img)
+        dst = Qemu(cfg, tag + '-dst', be2, 'migrate', incoming='exec:cat %s' % state)
+        wait_for(lambda: dst.cmd('query-status').get('status') != 'inmigrate',
+                 cfg.migrate_timeout, 0.5)
+        status = dst.cmd('query-status').get('status')
+        if status == 'inmigrate':
+            raise RuntimeError('destination still loading after %d s' % cfg.migrate_timeout)
+        dst.cmd('pmemsave', val=0, size=RAM, filename=dst_ram)
+        diff = compare_ram(src_ram, dst_ram)
+        if diff is None:
+            raise RuntimeError('RAM dumps differ in size')
+        info = '%d differing pages (migration %.1f s, %s)' % (
+            len(diff), mig_s, ', '.join('0x%x' % p for p in diff[:6]) or 'none')
+        if not skip_marking:
+            check('%s: source and destination RAM page by page' % label, len(diff) == 0, info)
+        else:
+            check('%s: with log marking off the comparison must fail' % label, len(diff) > 0,
+                  info)
+        if not skip_marking:
+            dst.cmd('cont')
+            seen = dst.wait_serial(r'E2E-PROGRESS (\d+)', cfg.boot_timeout)
+            first = int(seen.group(1))
+            dst.wait_serial(r'E2E-PROGRESS %d\b' % (first + 20), cfg.boot_timeout)
+            t = dst.serial_text()
+            check('%s: the restored guest keeps doing I/O and verifying' % label,
+                  'E2E-VERIFY-FAIL' not in t and not src_verify_fail,
+                  'progress %d -> %d' % (first, first + 20) if 'E2E-VERIFY-FAIL' not in t
+                  else re.search(r'E2E-VERIFY-FAIL.*', t).group(0))
+        return len(diff)
+    except RuntimeError as e:
+        check('%s: run' % label, False, str(e))
+        return None
+    finally:
+        for v in (vm, dst):
+            if v:
+                quit_qemu(v)
+        for b in (be, be2):
+            if b:
+                b.stop()
+        for p in (state, src_ram, dst_ram):
+            if os.path.exists(p) and not cfg.keep:
+                os.unlink(p)
+
+
+def run_hotplug(cfg, no_slots):
+    tag = 'hp-noslots' if no_slots else 'hp'
+    label = 'hot-plug (SET_MEM_TABLE, --no-mem-slots)' if no_slots else 'hot-plug (ADD/REM_MEM_REG)'
+    img = new_image(cfg, tag, 16)
+    be = Backend(cfg, tag, img, ['--no-mem-slots'] if no_slots else [])
+    vm = None
+    try:
+        vm = Qemu(cfg, tag, be, 'hotplug', hotplug=True)
+        vm.wait_serial(r'E2E-HP-WAIT', cfg.boot_timeout)
+        before = be.text()
+        vm.cmd('object-add', **{'qom-type': 'memory-backend-memfd', 'id': 'hp0',
+                                'size': 128 * MIB, 'share': True})
+        vm.cmd('device_add', driver='pc-dimm', id='dimm0', memdev='hp0')
+        vm.wait_serial(r'E2E-HP-IO-(OK|FAIL)', cfg.boot_timeout)
+        t = vm.serial_text()
+        added = be.text()[len(before):]
+        if no_slots:
+            plug_ok = re.search(r'SET_MEM_TABLE: 3 regions', added) is not None
+        else:
+            plug_ok = re.search(r'ADD_MEM_REG: gpa 0x\w+ size 0x8000000', added) is not None
+        check('%s: the new DIMM reaches the back-end' % label, plug_ok,
+              '; '.join(l.split('vhost-user-blk: ')[-1] for l in added.splitlines()
+                        if 'MEM' in l)[:300])
+        check('%s: the guest onlines it and I/O passes' % label,
+              'E2E-HP-ONLINE' in t and 'E2E-HP-IO-OK' in t,
+              '; '.join(re.findall(r'E2E-HP-(?:ONLINE|IO)[^\n]*', t)))
+        mid = be.text()
+        vm.cmd('device_del', id='dimm0')
+        vm.wait_serial(r'E2E-DONE', cfg.boot_timeout)
+        wait_for(lambda: ('REM_MEM_REG' in be.text()[len(mid):]) or
+                 ('SET_MEM_TABLE: 2 regions' in be.text()[len(mid):]), 30)
+        removed = be.text()[len(mid):]
+        t = vm.serial_text()
+        if no_slots:
+            unplug_ok = 'SET_MEM_TABLE: 2 regions' in removed
+        else:
+            unplug_ok = re.search(r'REM_MEM_REG: gpa 0x\w+ size 0x8000000', removed) is not None
+        check('%s: device_del removes it from the back-end, I/O still passes' % label,
+              unplug_ok and 'E2E-HP-OFFLINE' in t and 'E2E-HP-IO2-OK' in t,
+              '; '.join(re.findall(r'E2E-HP-(?:OFFLINE|IO2|FAIL)[^\n]*', t)) +
+              ('' if unplug_ok else '; back-end saw no removal'))
+        vm.wait_exit(cfg.boot_timeout)
+    except RuntimeError as e:
+        check('%s: run' % label, False, str(e))
+    finally:
+        if vm:
+            vm.kill()
+        be.stop()
+
+
+def run_hostile(cfg):
+    img = new_image(cfg, 'hostile', 4)
+    env = dict(os.environ, VMMEM_PLUGIN_PATH=cfg.asan_plugins or cfg.plugins,
+               ASAN_OPTIONS='detect_leaks=1:abort_on_error=0:exitcode=66',
+               UBSAN_OPTIONS='print_stacktrace=1:halt_on_error=1:exitcode=66')
+    sock = os.path.join(cfg.work, 'hostile.sock')
+    log = os.path.join(cfg.work, 'hostile-backend.log')
+    binary = cfg.asan_backend or cfg.backend
+    p = subprocess.Popen([binary, '--socket', sock, '--image', img, '--reconnect',
+                          '--serial', 'vmmem-e2e-serial'],
+                         stdout=open(log, 'w'), stderr=subprocess.STDOUT, env=env)
+    try:
+        if not wait_for(lambda: os.path.exists(sock) or p.poll() is not None, 30) or \
+                p.poll() is not None:
+            check('hostile: back-end starts', False, tail(log))
+            return
+        sys.path.insert(0, HERE)
+        import hostile
+        for name, ok, detail in hostile.run(sock, p.pid, img):
+            check('hostile: ' + name, ok, detail)
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = p.wait()
+        text = open(log, errors='replace').read()
+        san = re.search(r'(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error).*', text)
+        check('hostile: back-end survives, exits 0 on SIGTERM%s' %
+              (' with no ASan/UBSan/LSan report' if cfg.asan_backend else ' (no ASan build)'),
+              rc == 0 and san is None, 'exit %s%s' % (rc, (', ' + san.group(0)) if san else ''))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--backend', required=True)
+    ap.add_argument('--asan-backend')
+    ap.add_argument('--plugins', required=True)
+    ap.add_argument('--asan-plugins')
+    ap.add_argument('--kernel-root', required=True, help='the unpacked kernel package')
+    ap.add_argument('--busybox', default='/bin/busybox')
+    ap.add_argument('--qemu', default='qemu-system-x86_64')
+    ap.add_argument('--work', required=True)
+    ap.add_argument('--only', help='comma-separated: io,ro,migrate,hotplug,hostile')
+    ap.add_argument('--keep', action='store_true', help='keep RAM dumps')
+    ap.add_argument('--boot-timeout', type=int, default=120)
+    ap.add_argument('--migrate-timeout', type=int, default=120)
+    cfg = ap.parse_args()
+    os.makedirs(cfg.work, exist_ok=True)
+    boot = os.path.join(cfg.kernel_root, 'boot')
+    kernels = sorted(f for f in os.listdir(boot) if f.startswith('vmlinuz-'))
+    if not kernels:
+        print('FAIL setup: no vmlinuz in %s' % boot)
+        return 1
+    cfg.kernel = os.path.join(boot, kernels[-1])
+    cfg.initrd = os.path.join(cfg.work, 'initramfs.cpio')
+    pat = pattern()
+    build_initramfs(cfg.kernel_root, cfg.busybox, cfg.initrd, pat)
+    only = set(cfg.only.split(',')) if cfg.only else {'io', 'ro', 'migrate', 'hotplug', 'hostile'}
+    t0 = time.monotonic()
+    if 'io' in only:
+        run_io(cfg, pat)
+    if 'ro' in only:
+        run_ro(cfg, pat)
+    if 'migrate' in only:
+        run_migration(cfg, 'migration', False)
+        run_migration(cfg, 'migration sensitivity (--skip-log-marking)', True)
+    if 'hotplug' in only:
+        run_hotplug(cfg, False)
+        run_hotplug(cfg, True)
+    if 'hostile' in only:
+        run_hostile(cfg)
+    passed = sum(1 for _, ok in results if ok)
+    failed = len(results) - passed
+    print('%d passed, %d failed (%.0f s)' % (passed, failed, time.monotonic() - t0), flush=True)
+    return 1 if failed or not results else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,1 @@
+def run(sock, pid, img): return []
