@@ -3,6 +3,7 @@
 # named by e2emode= on the kernel command line.  Every line the host waits
 # for starts with "E2E-"; the host reads them from the serial console.
 export PATH=/bin
+/bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -22,7 +23,7 @@ memtotal() { awk '/^MemTotal/ { print $2 }' /proc/meminfo; }
 # Pattern (/pattern, 1 MiB) at 4 KiB block $1 with O_DIRECT, read back
 # with O_DIRECT and buffered after dropping caches; prints $2-OK or $2-FAIL.
 pattern_io() {
-    dd if=/pattern of=/dev/vda bs=4096 seek=$1 oflag=direct conv=notrunc 2>/tmp/err ||
+    dd if=/pattern of=/dev/vda bs=4096 seek=$1 oflag=direct conv=notrunc,fsync 2>/tmp/err ||
         { echo "$2-FAIL write: $(cat /tmp/err)"; return; }
     drop
     dd if=/dev/vda of=/tmp/back bs=4096 skip=$1 count=256 iflag=direct 2>/tmp/err ||
