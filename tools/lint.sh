@@ -17,7 +17,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 # Every C file of the project that a build compiles.
 mapfile -t files < <(ls core/*.c vhost/*.c plugins/*/*.c tools/*.c examples/*.c \
-    examples/provider/*.c bench/*.c tests/*.c tests/plugins/*.c tests/xensim/*.c fuzz/*.c \
+    examples/provider/*.c examples/vhost-user-blk/*.c bench/*.c tests/*.c tests/plugins/*.c tests/xensim/*.c fuzz/*.c \
     2>/dev/null | grep -v '_win\.c$' | sort)
 # (*_win.c: the Windows port; it needs <windows.h>, which Debian does not
 # have, so neither tool can parse it here.)

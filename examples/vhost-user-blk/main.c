@@ -22,6 +22,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: vmmem-vhost-user-blk --socket PATH --image PATH [options]\n"
             "  --read-only          serve the image read-only (writes fail with IOERR)\n"
+            "  --read-only-silent   with --read-only: do not announce VIRTIO_BLK_F_RO, so\n"
+            "                       the guest learns it from I/O errors (for tests)\n"
             "  --queues N           number of request queues (default 1)\n"
             "  --no-mem-slots       do not offer CONFIGURE_MEM_SLOTS (SET_MEM_TABLE only)\n"
             "  --reconnect          keep listening after the front-end disconnects\n"
@@ -38,7 +40,7 @@ static int listen_on(const char *path)
         blk_log("socket path too long: %s", path);
         return -1;
     }
-    strcpy(sa.sun_path, path);
+    memcpy(sa.sun_path, path, strlen(path) + 1); /* length checked above */
     struct stat st;
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
         unlink(path); /* a stale socket of an earlier run */
@@ -60,6 +62,7 @@ int main(int argc, char **argv)
         {"no-mem-slots", no_argument, NULL, 'n'},   {"reconnect", no_argument, NULL, 'R'},
         {"serial", required_argument, NULL, 'S'},   {"skip-log-marking", no_argument, NULL, 'L'},
         {"verbose", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
+        {"read-only-silent", no_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
     const char *sock = NULL, *image = NULL, *serial = "vmmem-vhost-user-blk";
@@ -74,6 +77,7 @@ int main(int argc, char **argv)
         case 's': sock = optarg; break;
         case 'i': image = optarg; break;
         case 'r': d.read_only = true; break;
+        case 'o': u.opt.ro_silent = true; break;
         case 'q': {
             char *end;
             unsigned long n = strtoul(optarg, &end, 10);
@@ -93,7 +97,7 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (sock == NULL || image == NULL || optind != argc) {
+    if (sock == NULL || image == NULL || optind != argc || (u.opt.ro_silent && !d.read_only)) {
         usage(stderr);
         return 2;
     }
@@ -156,6 +160,8 @@ int main(int argc, char **argv)
             " ioerr %" PRIu64 " malformed %" PRIu64 "; log base %s",
             u.messages, u.errors, d.st.in, d.st.out, d.st.flush, d.st.get_id, d.st.unsupported,
             d.st.ioerr, d.st.malformed, u.saw_log_base ? "seen" : "never set");
+    for (unsigned i = 0; i < d.nqueues; i++)
+        blk_log("queue %u served %" PRIu64 " requests", i, d.vqs[i].served);
     (void)served;
     close(lfd);
     unlink(sock);

@@ -247,7 +247,7 @@ uint64_t vu_features(const struct vu *u)
                  (1ull << VIRTIO_RING_F_INDIRECT_DESC) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
                  (1ull << VIRTIO_F_VERSION_1) | (1ull << VHOST_F_LOG_ALL) |
                  (1ull << VHOST_USER_F_PROTOCOL_FEATURES);
-    if (u->d->read_only)
+    if (u->d->read_only && !u->opt.ro_silent)
         f |= 1ull << VIRTIO_BLK_F_RO;
     return f;
 }
@@ -276,8 +276,10 @@ static void vq_close_fds(struct vq *q)
 void vu_reset(struct vu *u)
 {
     for (unsigned i = 0; i < u->d->nqueues; i++) {
+        uint64_t served = u->d->vqs[i].served; /* a statistic of the whole run */
         vq_close_fds(&u->d->vqs[i]);
         vq_reset(&u->d->vqs[i], i);
+        u->d->vqs[i].served = served;
     }
     if (u->log_attached)
         vmmem_vhost_clear_log(u->d->vh);

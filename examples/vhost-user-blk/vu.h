@@ -7,6 +7,7 @@
 struct vu_options {
     bool no_mem_slots;     /* refuse CONFIGURE_MEM_SLOTS: SET_MEM_TABLE only */
     bool skip_log_marking; /* test switch: accept SET_LOG_BASE, never mark it */
+    bool ro_silent;        /* read-only without VIRTIO_BLK_F_RO (test switch) */
     int verbose;
 };
 

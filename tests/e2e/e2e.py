@@ -150,7 +150,9 @@ class Backend:
 
 
 class Qemu:
-    def __init__(self, cfg, name, backend, mode, hotplug=False, incoming=None):
+    def __init__(self, cfg, name, backends, mode, hotplug=False, incoming=None, queues=1):
+        if isinstance(backends, Backend):
+            backends = [backends]
         self.serial = os.path.join(cfg.work, name + '-serial.log')
         self.errlog = os.path.join(cfg.work, name + '-qemu.log')
         self.qmp_path = os.path.join(cfg.work, name + '.qmp')
@@ -161,12 +163,13 @@ class Qemu:
         append = ('console=ttyS0 panic=-1 e2emode=%s init_on_alloc=0 init_on_free=0 '
                   'memhp_default_state=online_movable' % mode)
         cmd = [cfg.qemu, '-machine', 'q35,accel=tcg,memory-backend=mem', '-cpu', 'max',
-               '-smp', '1', '-m', mem,
+               '-smp', str(queues), '-m', mem,
                '-object', 'memory-backend-memfd,id=mem,size=256M,share=on',
-               '-kernel', cfg.kernel, '-initrd', cfg.initrd, '-append', append,
-               '-chardev', 'socket,id=vub,path=%s' % backend.sock,
-               '-device', 'vhost-user-blk-pci,chardev=vub,num-queues=1',
-               '-nodefaults', '-display', 'none', '-no-reboot',
+               '-kernel', cfg.kernel, '-initrd', cfg.initrd, '-append', append]
+        for i, be in enumerate(backends):
+            cmd += ['-chardev', 'socket,id=vub%d,path=%s' % (i, be.sock),
+                    '-device', 'vhost-user-blk-pci,chardev=vub%d,num-queues=%d' % (i, queues)]
+        cmd += ['-nodefaults', '-display', 'none', '-no-reboot',
                '-serial', 'file:%s' % self.serial,
                '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path]
         if incoming:
@@ -270,10 +273,10 @@ def new_image(cfg, name, mib, fill=None):
 
 def run_io(cfg, pat):
     img = new_image(cfg, 'io', 16)
-    be = Backend(cfg, 'io', img)
+    be = Backend(cfg, 'io', img, ['--queues', '2'])
     vm = None
     try:
-        vm = Qemu(cfg, 'io', be, 'io')
+        vm = Qemu(cfg, 'io', be, 'io', queues=2)
         vm.wait_serial(r'E2E-DONE', cfg.boot_timeout)
         t = vm.serial_text()
         check('io: O_DIRECT write, O_DIRECT and buffered read back in the guest',
@@ -306,19 +309,30 @@ def run_io(cfg, pat):
     check('io: back-end exits cleanly when QEMU goes, after IN/OUT/FLUSH/GET_ID requests',
           rc == 0 and flush is not None and int(flush.group(1)) > 0 and
           int(re.search(r'get-id (\d+)', stats).group(1)) > 0, 'exit %s, %s' % (rc, stats))
+    per_queue = [int(n) for n in re.findall(r'queue \d+ served (\d+) requests', text)]
+    check('io: both queues of a 2-queue device (2 vCPUs) served requests',
+          len(per_queue) == 2 and min(per_queue) > 0, 'served per queue: %s' % per_queue)
 
 
 def run_ro(cfg, pat):
+    # vda: --read-only (VIRTIO_BLK_F_RO announced: the guest's kernel refuses
+    # writes); vdb: --read-only-silent (writes reach the back-end: I/O errors)
     img = new_image(cfg, 'ro', 16, [(MIB, pat)])
     be = Backend(cfg, 'ro', img, ['--read-only'])
+    be2 = Backend(cfg, 'ro-silent', img, ['--read-only', '--read-only-silent'])
     vm = None
     try:
-        vm = Qemu(cfg, 'ro', be, 'ro')
+        vm = Qemu(cfg, 'ro', [be, be2], 'ro')
         vm.wait_serial(r'E2E-DONE', cfg.boot_timeout)
         t = vm.serial_text()
-        ok = ('E2E-RO-FLAG 1' in t and 'E2E-RO-READ-OK' in t and 'E2E-RO-WRITE-REFUSED' in t)
+        ok = ('E2E-RO-FLAG vda 1' in t and 'E2E-RO-READ-OK vda' in t and
+              'E2E-RO-WRITE-REFUSED vda' in t)
         check('read-only: the guest sees a read-only disk, reads it, and its writes fail', ok,
-              '; '.join(re.findall(r'E2E-RO-[^\n]*', t)))
+              '; '.join(re.findall(r'E2E-RO-[^\n]*vda[^\n]*', t)))
+        ok = ('E2E-RO-FLAG vdb 0' in t and 'E2E-RO-READ-OK vdb' in t and
+              re.search(r'E2E-RO-WRITE-REFUSED vdb .*(I/O|Input/output) error', t) is not None)
+        check('read-only: writes that reach the back-end fail with an I/O error in the guest',
+              ok, '; '.join(re.findall(r'E2E-RO-[^\n]*vdb[^\n]*', t)))
         vm.wait_exit(cfg.boot_timeout)
     except RuntimeError as e:
         check('read-only: guest run', False, str(e))
@@ -326,6 +340,10 @@ def run_ro(cfg, pat):
         if vm:
             vm.kill()
     be.stop()
+    be2.stop()
+    m = re.search(r'ioerr (\d+)', be2.text())
+    check('read-only: the back-end answered those writes with VIRTIO_BLK_S_IOERR',
+          m is not None and int(m.group(1)) > 0, m.group(0) if m else 'no stats')
     with open(img, 'rb') as f:
         f.seek(MIB)
         check('read-only: the image is unchanged', f.read(PATTERN_BYTES) == pat)

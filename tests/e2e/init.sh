@@ -40,20 +40,30 @@ pattern_io() {
 case "$mode" in
 io)
     pattern_io 256 E2E-IO
+    # one O_DIRECT read from each vCPU: blk-mq sends it down that CPU's queue
+    for c in 0 1; do
+        [ -d /sys/devices/system/cpu/cpu$c ] || continue
+        taskset -c $c dd if=/dev/vda of=/dev/null bs=4096 count=16 iflag=direct 2>/dev/null ||
+            echo "E2E-IO-FAIL read on cpu $c"
+    done
     echo "E2E-SERIAL $(cat /sys/block/vda/serial)"
     echo "E2E-SIZE $(cat /sys/block/vda/size)"
     sync
     blockdev --flushbufs /dev/vda
     ;;
 ro)
-    echo "E2E-RO-FLAG $(cat /sys/block/vda/ro)"
-    dd if=/dev/vda of=/tmp/back bs=4096 skip=256 count=256 iflag=direct 2>/dev/null &&
-        cmp /pattern /tmp/back && echo "E2E-RO-READ-OK"
-    if dd if=/dev/zero of=/dev/vda bs=4096 seek=256 count=1 oflag=direct conv=notrunc 2>/tmp/err; then
-        echo "E2E-RO-WRITE-ACCEPTED"
-    else
-        echo "E2E-RO-WRITE-REFUSED $(cat /tmp/err | head -1)"
-    fi
+    n=0
+    while [ ! -b /dev/vdb ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done
+    for d in vda vdb; do
+        echo "E2E-RO-FLAG $d $(cat /sys/block/$d/ro)"
+        dd if=/dev/$d of=/tmp/back bs=4096 skip=256 count=256 iflag=direct 2>/dev/null &&
+            cmp /pattern /tmp/back && echo "E2E-RO-READ-OK $d"
+        if dd if=/dev/zero of=/dev/$d bs=4096 seek=256 count=1 oflag=direct conv=notrunc 2>/tmp/err; then
+            echo "E2E-RO-WRITE-ACCEPTED $d"
+        else
+            echo "E2E-RO-WRITE-REFUSED $d $(head -1 /tmp/err)"
+        fi
+    done
     ;;
 migrate)
     # background: buffered reads of the whole disk, page cache dropped every pass
