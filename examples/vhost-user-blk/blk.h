@@ -98,5 +98,10 @@ int vq_start(struct vq *q, const vmmem_map *m);
 int vq_translate(struct dev *d, struct vq *q);
 
 void blk_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Debugging aid: with VMMEM_VUBLK_TRACE=FILE in the environment, every guest
+ * range the back-end writes is appended to FILE ("W gpa len what"), with a
+ * line for each log attach/detach, to match against the pages a migration
+ * comparison finds different. */
+void blk_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

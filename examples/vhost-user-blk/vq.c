@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -32,6 +33,29 @@ void blk_log(const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
 }
+
+void blk_trace(const char *fmt, ...)
+{
+    static FILE *f;
+    static int state; /* 0 unknown, 1 on, 2 off */
+    if (state == 0) {
+        const char *path = getenv("VMMEM_VUBLK_TRACE");
+        f = path && *path ? fopen(path, "a") : NULL;
+        state = f ? 1 : 2;
+    }
+    if (state != 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    fputc('\n', f);
+    if (fmt[0] != 'W')
+        fflush(f); /* the rest at exit */
+    va_end(ap);
+}
+
+#define TRACE_W(gpa, len, what)                                                                    \
+    blk_trace("W 0x%" PRIx64 " 0x%" PRIx64 " %s", (uint64_t)(gpa), (uint64_t)(len), (what))
 
 void vq_reset(struct vq *q, unsigned index)
 {
@@ -210,6 +234,8 @@ static uint8_t do_request(struct dev *d, const vmmem_map *m, size_t nseg, uint32
             return VIRTIO_BLK_S_IOERR;
         }
         if (type == VIRTIO_BLK_T_IN) {
+            for (size_t k = 0; k < nd; k++)
+                TRACE_W(d->data[k].addr, d->data[k].len, "in");
             *written = (uint32_t)dlen;
             d->st.in++;
         } else {
@@ -226,6 +252,7 @@ static uint8_t do_request(struct dev *d, const vmmem_map *m, size_t nseg, uint32
             size_t c = d->data[k].len < left ? (size_t)d->data[k].len : left;
             if (vmmem_write_slice(m, d->data[k].addr, d->serial + off, c) < 0)
                 return VIRTIO_BLK_S_IOERR;
+            TRACE_W(d->data[k].addr, c, "id");
             off += c;
             left -= c;
         }
@@ -257,6 +284,7 @@ static uint32_t serve(struct dev *d, struct vq *q, const vmmem_map *m, uint16_t 
             return 0;
         uint8_t st = VIRTIO_BLK_S_IOERR;
         const struct seg *s = &d->segs[last_w];
+        TRACE_W(s->addr + s->len - 1, 1, "status");
         return vmmem_write_obj(m, s->addr + s->len - 1, &st, 1) == 0 ? 1 : 0;
     }
     uint32_t written = 0;
@@ -266,6 +294,7 @@ static uint32_t serve(struct dev *d, struct vq *q, const vmmem_map *m, uint16_t 
     const struct seg *s = &d->segs[last_w];
     if (vmmem_write_obj(m, s->addr + s->len - 1, &st, 1) < 0)
         return 0;
+    TRACE_W(s->addr + s->len - 1, 1, "status");
     return written + 1;
 }
 
@@ -307,6 +336,7 @@ int vq_process(struct dev *d, struct vq *q, const vmmem_map *m)
             if (vmmem_store(m, q->used + ev_off, 2, q->last_avail, VMMEM_SEQ_CST) < 0)
                 return broken(q, "avail_event: %s", vmmem_last_message());
             log_used(q, m, ev_off, 2);
+            TRACE_W(q->used + ev_off, 2, "avail_event");
             if (vmmem_load(m, q->avail + 2, 2, &v, VMMEM_SEQ_CST) < 0)
                 return broken(q, "avail index: %s", vmmem_last_message());
             if ((uint16_t)v == q->last_avail)
@@ -329,6 +359,7 @@ int vq_process(struct dev *d, struct vq *q, const vmmem_map *m)
             if (vmmem_write_obj(m, q->used + off, elem, sizeof elem) < 0)
                 return broken(q, "used ring: %s", vmmem_last_message());
             log_used(q, m, off, sizeof elem);
+            TRACE_W(q->used + off, sizeof elem, "used_elem");
             q->used_idx++;
             q->served++;
             done++;
@@ -336,6 +367,7 @@ int vq_process(struct dev *d, struct vq *q, const vmmem_map *m)
         if (vmmem_store(m, q->used + 2, 2, q->used_idx, VMMEM_SEQ_CST) < 0)
             return broken(q, "used index: %s", vmmem_last_message());
         log_used(q, m, 2, 2);
+        TRACE_W(q->used + 2, 2, "used_idx");
     }
     if (done == 0 || q->call_fd < 0)
         return done;

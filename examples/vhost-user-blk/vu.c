@@ -390,6 +390,7 @@ static int handle(struct vu *u, struct msg *m, const char **err, bool *replied)
         if (had_log && !(f & (1ull << VHOST_F_LOG_ALL)) && u->log_attached) {
             vmmem_vhost_clear_log(d->vh); /* logging over: stop marking */
             u->log_attached = false;
+            blk_trace("LOG detached");
             blk_log("log detached (VHOST_F_LOG_ALL cleared)");
         }
         if (f & (1ull << VHOST_F_LOG_ALL))
@@ -489,6 +490,7 @@ static int handle(struct vu *u, struct msg *m, const char **err, bool *replied)
             return reply_u64(u->conn, m->request, 0);
         }
         u->log_attached = true;
+        blk_trace("LOG attached");
         blk_log("SET_LOG_BASE: size 0x%" PRIx64 " offset 0x%" PRIx64 " attached", size, off);
         return reply_u64(u->conn, m->request, size);
     }
@@ -549,6 +551,7 @@ static int handle(struct vu *u, struct msg *m, const char **err, bool *replied)
             return send_reply(u->conn, m->request, NULL, 0);
         }
         q->started = false; /* stop the ring */
+        blk_trace("STOP queue %u", q->index);
         if (q->kick_fd >= 0)
             close(q->kick_fd);
         q->kick_fd = -1;

@@ -116,12 +116,16 @@ def wait_for(pred, timeout, step=0.2):
 
 
 class Backend:
-    def __init__(self, cfg, name, image, extra=()):
+    def __init__(self, cfg, name, image, extra=(), trace=None):
         self.sock = os.path.join(cfg.work, name + '.sock')
         self.log = os.path.join(cfg.work, name + '-backend.log')
         self.cmd = [cfg.backend, '--socket', self.sock, '--image', image,
                     '--serial', 'vmmem-e2e-serial'] + list(extra)
         env = dict(os.environ, VMMEM_PLUGIN_PATH=cfg.plugins)
+        if trace:  # every guest range the back-end writes (docs/vhost-user.md)
+            if os.path.exists(trace):
+                os.unlink(trace)
+            env['VMMEM_VUBLK_TRACE'] = trace
         if os.path.exists(self.sock):
             os.unlink(self.sock)
         self.p = subprocess.Popen(self.cmd, stdout=open(self.log, 'w'), stderr=subprocess.STDOUT,
@@ -369,6 +373,27 @@ def compare_ram(a_path, b_path):
     return diff
 
 
+def device_pages(trace):
+    """Guest pages the back-end wrote after SET_LOG_BASE (its write trace)."""
+    pages = set()
+    logging = False
+    try:
+        with open(trace) as f:
+            for line in f:
+                w = line.split()
+                if w[:2] == ['LOG', 'attached']:
+                    logging = True
+                elif w[:2] == ['LOG', 'detached']:
+                    logging = False
+                elif w and w[0] == 'W' and logging and len(w) >= 3:
+                    a, n = int(w[1], 16), int(w[2], 16)
+                    for p in range(a // PAGE, (a + n - 1) // PAGE + 1):
+                        pages.add(p * PAGE)
+    except OSError:
+        pass
+    return pages
+
+
 def run_migration(cfg, label, skip_marking):
     """Migrate a guest doing I/O; the number of differing pages (or None)."""
     tag = 'mig-skip' if skip_marking else 'mig'
@@ -380,7 +405,8 @@ def run_migration(cfg, label, skip_marking):
         if os.path.exists(p):
             os.unlink(p)
     extra = ['--skip-log-marking'] if skip_marking else []
-    be = Backend(cfg, tag + '-src', img, extra)
+    trace = os.path.join(cfg.work, tag + '-src.trace')
+    be = Backend(cfg, tag + '-src', img, extra, trace=trace)
     vm = dst = be2 = None
     try:
         vm = Qemu(cfg, tag + '-src', be, 'migrate')
@@ -418,6 +444,10 @@ def run_migration(cfg, label, skip_marking):
             raise RuntimeError('RAM dumps differ in size')
         info = '%d differing pages (migration %.1f s, %s)' % (
             len(diff), mig_s, ', '.join('0x%x' % p for p in diff[:6]) or 'none')
+        if diff:  # which of them did the back-end write while the log was attached?
+            dev = device_pages(trace)
+            info += '; %d of them written by the back-end while logging' % (
+                len([p for p in diff if p in dev]))
         if not skip_marking:
             check('%s: source and destination RAM page by page' % label, len(diff) == 0, info)
         else:
@@ -444,7 +474,7 @@ def run_migration(cfg, label, skip_marking):
         for b in (be, be2):
             if b:
                 b.stop()
-        for p in (state, src_ram, dst_ram):
+        for p in (state, src_ram, dst_ram, trace):
             if os.path.exists(p) and not cfg.keep:
                 os.unlink(p)
 
@@ -548,7 +578,8 @@ def main():
     ap.add_argument('--busybox', default='/bin/busybox')
     ap.add_argument('--qemu', default='qemu-system-x86_64')
     ap.add_argument('--work', required=True)
-    ap.add_argument('--only', help='comma-separated: io,ro,migrate,hotplug,hostile')
+    ap.add_argument('--only', help='comma-separated: io,ro,migrate,sensitivity,hotplug,hostile')
+    ap.add_argument('--repeat', type=int, default=1, help='migration runs (to measure)')
     ap.add_argument('--keep', action='store_true', help='keep RAM dumps')
     ap.add_argument('--boot-timeout', type=int, default=120)
     ap.add_argument('--migrate-timeout', type=int, default=120)
@@ -563,15 +594,18 @@ def main():
     cfg.initrd = os.path.join(cfg.work, 'initramfs.cpio')
     pat = pattern()
     build_initramfs(cfg.kernel_root, cfg.busybox, cfg.initrd, pat)
-    only = set(cfg.only.split(',')) if cfg.only else {'io', 'ro', 'migrate', 'hotplug', 'hostile'}
+    only = set(cfg.only.split(',')) if cfg.only else {'io', 'ro', 'migrate', 'sensitivity',
+                                                      'hotplug', 'hostile'}
     t0 = time.monotonic()
     if 'io' in only:
         run_io(cfg, pat)
     if 'ro' in only:
         run_ro(cfg, pat)
-    if 'migrate' in only:
-        run_migration(cfg, 'migration', False)
-        run_migration(cfg, 'migration sensitivity (--skip-log-marking)', True)
+    for _ in range(cfg.repeat):
+        if 'migrate' in only:
+            run_migration(cfg, 'migration', False)
+        if 'sensitivity' in only:
+            run_migration(cfg, 'migration sensitivity (--skip-log-marking)', True)
     if 'hotplug' in only:
         run_hotplug(cfg, False)
         run_hotplug(cfg, True)

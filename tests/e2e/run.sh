@@ -17,7 +17,7 @@
 # Environment: E2E_WORK (scratch and cache, default build/e2e),
 # E2E_BACKEND / E2E_PLUGINS (a built back-end and its plugin directory: no
 # build), E2E_ASAN_BACKEND / E2E_ASAN_PLUGINS (the one for the hostile
-# checks), E2E_ONLY (io,ro,migrate,hotplug,hostile), E2E_TIMEOUT (whole run,
+# checks), E2E_ONLY (io,ro,migrate,sensitivity,hotplug,hostile), E2E_TIMEOUT (whole run,
 # seconds, default 600).
 set -eu
 cd "$(dirname "$0")/../.."
