@@ -477,6 +477,7 @@ static int handle(struct vu *u, struct msg *m, const char **err, bool *replied)
         }
         uint64_t size = ld64(m->payload), off = ld64(m->payload + 8);
         u->saw_log_base = true;
+        blk_trace("LOG requested");
         if (u->opt.skip_log_marking) {
             blk_log("SET_LOG_BASE: size 0x%" PRIx64 " offset 0x%" PRIx64
                     " NOT attached (--skip-log-marking)",

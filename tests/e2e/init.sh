@@ -66,8 +66,14 @@ ro)
     done
     ;;
 migrate)
-    # background: buffered reads of the whole disk, page cache dropped every pass
-    ( while :; do drop; cat /dev/vda > /dev/null; done ) &
+    # background: buffered reads of 8 MiB of the disk (fresh page-cache pages
+    # the back-end fills), page cache dropped every pass; paced, so that the
+    # migration converges in a few rounds even on a slow host
+    ( while :; do
+        drop
+        dd if=/dev/vda of=/dev/null bs=65536 count=128 2>/dev/null
+        sleep 0.2
+    done ) &
     # foreground: rewrite blocks with O_DIRECT and verify them
     i=0
     while :; do
