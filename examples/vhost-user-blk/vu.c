@@ -11,6 +11,7 @@
  * passes, on the same thread, so no pass ever sees a map change under it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -527,6 +528,8 @@ static int handle(struct vu *u, struct msg *m, const char **err, bool *replied)
         q->addr_set = true;
         if (vq_translate(d, q) < 0)
             FAIL("queue %u: ring addresses outside guest memory", q->index);
+        if (q->started)
+            start_queue(u, q); /* rings moved under a running queue: read used->idx again */
         return 0;
     }
     case SET_VRING_BASE: {
@@ -581,6 +584,12 @@ static int handle(struct vu *u, struct msg *m, const char **err, bool *replied)
         if (*slot >= 0)
             close(*slot);
         *slot = nofd ? -1 : take_fd(m, 0);
+        /* Never block on a notifier (QEMU's eventfds already are non-blocking). */
+        if (*slot >= 0 && m->request != SET_VRING_ERR) {
+            int fl = fcntl(*slot, F_GETFL);
+            if (fl >= 0)
+                fcntl(*slot, F_SETFL, fl | O_NONBLOCK);
+        }
         if (m->request == SET_VRING_KICK) {
             q->started = true;
             if (!(u->features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES)))
@@ -708,13 +717,24 @@ int vu_serve(struct vu *u, int conn)
             break;
         }
         bool kicked = false;
-        for (size_t k = 1; k < n; k++)
-            if (pf[k].revents & POLLIN) {
-                uint64_t v;
-                if (read(pf[k].fd, &v, sizeof v) < 0 && errno != EAGAIN && errno != EINTR)
-                    blk_log("queue %u: kick fd: %s", qi[k], strerror(errno));
+        for (size_t k = 1; k < n; k++) {
+            if (pf[k].revents == 0)
+                continue;
+            struct vq *q = &d->vqs[qi[k]];
+            uint64_t v;
+            ssize_t r8 = (pf[k].revents & POLLIN) ? read(pf[k].fd, &v, sizeof v) : 0;
+            if (r8 > 0 || (r8 < 0 && (errno == EAGAIN || errno == EINTR))) {
                 kicked = true;
+                continue;
             }
+            /* Closed, broken or not an eventfd at all: stop the ring rather
+             * than spin on a descriptor that is always ready. */
+            blk_log("queue %u: kick fd unusable (%s): queue stopped", qi[k],
+                    r8 < 0 ? strerror(errno) : "end of file or error");
+            close(q->kick_fd);
+            q->kick_fd = -1;
+            q->started = false;
+        }
         if (kicked)
             vu_process_all(u);
         if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {

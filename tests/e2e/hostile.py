@@ -390,6 +390,22 @@ def queue_cases(c, g, mem_fd, image):
            base == (0, len(heads)) and g.u16(USED + 2) == len(heads), 'GET_VRING_BASE %s' % (base,))
     os.close(kick_w)
     os.close(call_r)
+    # kick fds that are always "ready" but no eventfd: the queue must stop,
+    # the back-end must keep answering (no busy loop that starves the socket)
+    for what in ('a regular file', 'a pipe whose reader is gone'):
+        c.ask(SET_VRING_BASE, struct.pack('<II', 0, 0))
+        if what == 'a regular file':
+            fd = os.open(image, os.O_RDONLY)
+        else:
+            rr, fd = os.pipe()
+            os.close(rr)
+        v = c.ask(SET_VRING_KICK, struct.pack('<Q', 0), [fd])
+        os.close(fd)
+        t0 = time.monotonic()
+        r = c.get(GET_VRING_BASE, struct.pack('<II', 0, 0))
+        dt = time.monotonic() - t0
+        expect('kick fd that is %s: the back-end still answers' % what,
+               v == 0 and r is not None and r[0] == GET_VRING_BASE, '%.2f s' % dt)
     return out
 
 
