@@ -22,7 +22,7 @@ mapfile -t files < <(ls core/*.c vhost/*.c plugins/*/*.c tools/*.c examples/*.c 
 # (*_win.c: the Windows port; it needs <windows.h>, which Debian does not
 # have, so neither tool can parse it here.)
 defs=(-D_GNU_SOURCE -DVMMEM_BUILDING=1 '-DVMMEM_PLUGIN_DIR="/usr/local/lib/vmmem/plugins"')
-incs=(-Iinclude -Icore -Itests -Ifuzz)
+incs=(-Iinclude -Icore -Itests -Ifuzz -Iexamples/vhost-user-blk) # the last: tests/test_vublk.c
 status=0
 
 if [ "$what" = all ] || [ "$what" = cppcheck ]; then
