@@ -17,12 +17,12 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 # Every C file of the project that a build compiles.
 mapfile -t files < <(ls core/*.c vhost/*.c plugins/*/*.c tools/*.c examples/*.c \
-    examples/provider/*.c bench/*.c tests/*.c tests/plugins/*.c tests/xensim/*.c fuzz/*.c \
+    examples/provider/*.c examples/vhost-user-blk/*.c bench/*.c tests/*.c tests/plugins/*.c tests/xensim/*.c fuzz/*.c \
     2>/dev/null | grep -v '_win\.c$' | sort)
 # (*_win.c: the Windows port; it needs <windows.h>, which Debian does not
 # have, so neither tool can parse it here.)
 defs=(-D_GNU_SOURCE -DVMMEM_BUILDING=1 '-DVMMEM_PLUGIN_DIR="/usr/local/lib/vmmem/plugins"')
-incs=(-Iinclude -Icore -Itests -Ifuzz)
+incs=(-Iinclude -Icore -Itests -Ifuzz -Iexamples/vhost-user-blk) # the last: tests/test_vublk.c
 status=0
 
 if [ "$what" = all ] || [ "$what" = cppcheck ]; then

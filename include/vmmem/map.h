@@ -203,6 +203,33 @@ VMMEM_EXPORT int vmmem_read_exact_from_fd(const vmmem_map *m, vmmem_gaddr_t addr
 VMMEM_EXPORT int vmmem_write_all_to_fd(const vmmem_map *m, vmmem_gaddr_t addr, int fd,
                                        size_t count);
 
+/*
+ * Positioned scatter/gather I/O between a file and guest memory (core/iovec.c),
+ * for disk back-ends: one preadv(2)/pwritev(2) straight into/out of the guest
+ * ranges v[0..n) (a virtio descriptor chain), at file offset `offset`, with
+ * no bounce buffer; the fd's own file position is not used or changed.
+ * Ranges may span touching regions and map-on-access regions (mapped for
+ * the length of the call); zero-length ranges are skipped.
+ * Every range is checked first, so a failing call touches nothing:
+ * -EINVAL (NULL map, or NULL v with n > 0), VMMEM_EOVERFLOW (a range that
+ * wraps past 2^64, or a total or offset + total past INT64_MAX),
+ * VMMEM_EINVALID_ADDRESS (error addr = the first unbacked byte), and for
+ * vmmem_preadv_from_fd VMMEM_EREAD_ONLY (addr = the first read-only byte).
+ * vmmem_preadv_from_fd stops at the first short read (end of file) and
+ * marks dirty exactly the guest bytes it filled; vmmem_pwritev_to_fd
+ * retries short writes until all is written or the file takes no more.
+ * Both retry EINTR and return the bytes moved, or the fd's -errno when
+ * nothing moved.  VMMEM_EUNSUPPORTED on Windows.
+ */
+struct vmmem_gvec {
+    vmmem_gaddr_t addr;
+    uint64_t len;
+};
+VMMEM_EXPORT int64_t vmmem_preadv_from_fd(const vmmem_map *m, const struct vmmem_gvec *v, size_t n,
+                                          int fd, uint64_t offset);
+VMMEM_EXPORT int64_t vmmem_pwritev_to_fd(const vmmem_map *m, const struct vmmem_gvec *v, size_t n,
+                                         int fd, uint64_t offset);
+
 VMMEM_END_DECLS
 
 #endif
