@@ -222,9 +222,11 @@ VMMEM_EXPORT int vmmem_write_all_to_fd(const vmmem_map *m, vmmem_gaddr_t addr, i
  * nothing moved.  VMMEM_EUNSUPPORTED on Windows.
  */
 struct vmmem_gvec {
-    vmmem_gaddr_t addr;
-    uint64_t len;
+    vmmem_gaddr_t addr; /* guest address of the range */
+    uint64_t len;       /* bytes */
 };
+
+/* See above: file -> guest ranges, and guest ranges -> file. */
 VMMEM_EXPORT int64_t vmmem_preadv_from_fd(const vmmem_map *m, const struct vmmem_gvec *v, size_t n,
                                           int fd, uint64_t offset);
 VMMEM_EXPORT int64_t vmmem_pwritev_to_fd(const vmmem_map *m, const struct vmmem_gvec *v, size_t n,
