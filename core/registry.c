@@ -225,7 +225,14 @@ static bool valid_name(const char *s)
 #define VMMEM__PROVIDER_MIN_SIZE \
     (offsetof(struct vmmem_provider, unmap) + sizeof(((struct vmmem_provider *)0)->unmap))
 
-/* Check one provider table; from names the file (or "the program"). */
+/* True when a table of struct_size bytes has field (a plugin built against
+ * an older header has a shorter table: nothing past it may be read). */
+#define VMMEM__PROVIDER_HAS(p, field)                                                          \
+    ((p)->struct_size >=                                                                       \
+     offsetof(struct vmmem_provider, field) + sizeof(((struct vmmem_provider *)0)->field))
+
+/* Check one provider table; from names the file (or "the program").  Every
+ * read past the first two fields is bounded by the table's struct_size. */
 static int check_provider(const struct vmmem_provider *p, const char *from)
 {
     if (p == NULL)
@@ -243,7 +250,9 @@ static int check_provider(const struct vmmem_provider *p, const char *from)
     if (p->map == NULL || p->unmap == NULL)
         return vmmem__err(VMMEM_EPROVIDER, "%s: provider '%s' lacks a map or unmap hook", from,
                           p->name);
-    if ((p->begin_access == NULL) != (p->end_access == NULL))
+    bool has_begin = VMMEM__PROVIDER_HAS(p, begin_access) && p->begin_access != NULL;
+    bool has_end = VMMEM__PROVIDER_HAS(p, end_access) && p->end_access != NULL;
+    if (has_begin != has_end)
         return vmmem__err(VMMEM_EPROVIDER,
                           "%s: provider '%s' has only one of begin_access/end_access", from,
                           p->name);
