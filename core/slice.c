@@ -252,12 +252,20 @@ int vmmem_slice_store(const vmmem_slice *s, size_t off, size_t size, uint64_t va
 
 void vmmem_slices_begin(vmmem_slice_iter *it, const vmmem_map *m, vmmem_gaddr_t addr, uint64_t len)
 {
+    vmmem_slices_begin_prot(it, m, addr, len, -1);
+}
+
+/* prot -1: each region's own protection (vmmem_slices_begin). */
+void vmmem_slices_begin_prot(vmmem_slice_iter *it, const vmmem_map *m, vmmem_gaddr_t addr,
+                             uint64_t len, int prot)
+{
     if (it == NULL)
         return;
     it->map = m;
     it->addr = addr;
     it->remaining = len;
     it->state = 0;
+    it->prot = prot;
 }
 
 int vmmem_slices_next(vmmem_slice_iter *it, vmmem_slice *out)
@@ -270,6 +278,13 @@ int vmmem_slices_next(vmmem_slice_iter *it, vmmem_slice *out)
     if (m == NULL) {
         it->state = 1;
         return vmmem__err(-EINVAL, "slice iterator has no map");
+    }
+    if (it->prot != -1 && it->prot != VMMEM_PROT_READ && it->prot != VMMEM_PROT_RW) {
+        it->state = 1;
+        return vmmem__err(-EINVAL,
+                          "vmmem_slices_begin_prot: prot 0x%x is neither VMMEM_PROT_READ nor "
+                          "VMMEM_PROT_RW",
+                          (unsigned)it->prot);
     }
     /* Ending exactly at 2^64 is fine; past it is an overflow. */
     if (it->remaining - 1 > UINT64_MAX - it->addr) {
@@ -287,7 +302,13 @@ int vmmem_slices_next(vmmem_slice_iter *it, vmmem_slice *out)
     uint64_t n = vmmem__piece_len(s, it->addr, it->remaining);
     if (n > SIZE_MAX)
         n = SIZE_MAX;
-    int prot = s->prot;
+    int prot = it->prot < 0 ? s->prot : it->prot;
+    if ((prot & VMMEM_PROT_WRITE) && !(s->prot & VMMEM_PROT_WRITE)) {
+        it->state = 1;
+        return vmmem__err_addr(VMMEM_EREAD_ONLY, it->addr,
+                               "writable slice asked of read-only region [0x%llx, 0x%llx]",
+                               (unsigned long long)s->start, (unsigned long long)s->last);
+    }
     int rc = vmmem__region_slice(s->r, s->host, it->addr - s->start, (size_t)n, prot, out);
     if (rc < 0) {
         it->state = 1;

@@ -793,6 +793,61 @@ static void test_lazy_readonly(void)
     EXPECT_CLEAN();
 }
 
+/* A virtio driver's out-buffers: grants the front-end made read-only, in a
+ * region the back-end maps per access.  The iterator asked for read access
+ * walks them; with the region's own protection (rw) it cannot. */
+static void test_lazy_readonly_iter(void)
+{
+    begin();
+    fill(40, 3, 21);
+    grant_range(0x70, 40, 3, true);
+    vmmem_map *m = vt_map("xen-grant:addr=0x8000000000070000,size=8K,domid=7,flags=0xa;"
+                          "xen-grant:addr=0x8000000000072000,size=4K,domid=7,flags=0xa,prot=r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    vmmem_slice_iter it;
+    vmmem_slice sl;
+    /* the region's own protection: a writable mapping, refused by the grant */
+    vmmem_slices_begin(&it, m, gref(0x70) + 8, 3 * PG - 16);
+    VT_ASSERT_RC(vmmem_slices_next(&it, &sl), -EINVAL);
+    CU_ASSERT_EQUAL(vmmem_slices_next(&it, &sl), 0);
+    /* read-only iteration: both regions, mapped read-only, one access each */
+    long long mmaps = DELTA(grant_mmaps);
+    vmmem_slices_begin_prot(&it, m, gref(0x70) + 8, 3 * PG - 16, VMMEM_PROT_READ);
+    uint64_t off = 8;
+    int rc, n = 0;
+    while ((rc = vmmem_slices_next(&it, &sl)) > 0) {
+        n++;
+        CU_ASSERT_EQUAL(sl.prot, VMMEM_PROT_READ);
+        CU_ASSERT_PTR_NOT_NULL(sl.guard);
+        CU_ASSERT_EQUAL(sl.len, n == 1 ? 2 * PG - 8 : PG - 8);
+        if (sl.ptr != NULL)
+            CU_ASSERT_EQUAL(memcmp(sl.ptr, dom + 40 * PG + off, sl.len), 0);
+        uint8_t b = 0;
+        VT_ASSERT_RC(vmmem_slice_write(&sl, 0, &b, 1), VMMEM_EREAD_ONLY);
+        CU_ASSERT_EQUAL(stats().live_grant_vmas, 1);
+        off += sl.len;
+        vmmem_slice_release(&sl);
+    }
+    VT_ASSERT_RC(rc, 0);
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT_EQUAL(off, 3 * PG - 8);
+    CU_ASSERT_EQUAL(DELTA(grant_mmaps) - mmaps, 2);
+    CU_ASSERT_EQUAL(stats().live_grant_vmas, 0);
+    /* read-write asked of the prot=r region: VMMEM_EREAD_ONLY before mapping it */
+    vmmem_slices_begin_prot(&it, m, gref(0x72), 16, VMMEM_PROT_RW);
+    long long ioctls = DELTA(grant_map_ioctls);
+    VT_ASSERT_RC(vmmem_slices_next(&it, &sl), VMMEM_EREAD_ONLY);
+    CU_ASSERT_EQUAL(vmmem_last_error()->addr, gref(0x72));
+    CU_ASSERT_EQUAL(DELTA(grant_map_ioctls), ioctls);
+    CU_ASSERT_EQUAL(vmmem_slices_next(&it, &sl), 0);
+    /* any other prot: -EINVAL, once */
+    vmmem_slices_begin_prot(&it, m, gref(0x72), 16, VMMEM_PROT_WRITE);
+    VT_ASSERT_RC(vmmem_slices_next(&it, &sl), -EINVAL);
+    CU_ASSERT_EQUAL(vmmem_slices_next(&it, &sl), 0);
+    vmmem_map_unref(m);
+    EXPECT_CLEAN();
+}
+
 static void test_lazy_fd_io(void)
 {
     begin();
@@ -1272,6 +1327,7 @@ static const struct vt_test grant_tests[] = {
     {"lazy: map failure is an access error", test_lazy_map_failure_is_an_error},
     {"lazy: a failed write over two regions changes nothing", test_lazy_write_all_or_nothing},
     {"lazy: read-only grants", test_lazy_readonly},
+    {"lazy: read-only iteration (vmmem_slices_begin_prot)", test_lazy_readonly_iter},
     {"lazy: fd I/O", test_lazy_fd_io},
     {NULL, NULL},
 };

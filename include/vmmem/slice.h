@@ -112,10 +112,23 @@ typedef struct vmmem_slice_iter {
     vmmem_gaddr_t addr; /* next address to visit */
     uint64_t remaining; /* bytes left */
     int state;          /* 0 running, 1 finished */
+    int prot;           /* access asked for, or -1: each region's own */
 } vmmem_slice_iter;
 
 VMMEM_EXPORT void vmmem_slices_begin(vmmem_slice_iter *it, const vmmem_map *m, vmmem_gaddr_t addr,
                                      uint64_t len);
+/*
+ * As vmmem_slices_begin, with the access the slices are for (as
+ * vmmem_get_slice_prot): VMMEM_PROT_READ walks map-on-access memory mapped
+ * read-only, e.g. buffers a Xen front-end granted read-only (a virtio
+ * driver's out-buffers), which vmmem_slices_begin cannot map on a writable
+ * region; writes through those slices fail with VMMEM_EREAD_ONLY.
+ * VMMEM_PROT_RW reaching a read-only region ends the walk with
+ * VMMEM_EREAD_ONLY (nothing mapped for it); any other prot makes the first
+ * next fail with -EINVAL.
+ */
+VMMEM_EXPORT void vmmem_slices_begin_prot(vmmem_slice_iter *it, const vmmem_map *m,
+                                          vmmem_gaddr_t addr, uint64_t len, int prot);
 VMMEM_EXPORT int vmmem_slices_next(vmmem_slice_iter *it, vmmem_slice *out);
 
 VMMEM_END_DECLS
