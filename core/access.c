@@ -16,9 +16,7 @@
  * IOMMU layer logs by IOVA instead). */
 enum { DIR_READ = 0, DIR_WRITE = 1, DIR_NOMARK = 2 };
 
-/* Largest piece one begin_access maps for the short-count calls (read,
- * write, fd I/O): map-on-access providers may have per-call limits. */
-#define LAZY_CHUNK ((size_t)1 << 20)
+#define LAZY_CHUNK VMMEM__LAZY_CHUNK /* internal.h */
 
 #define MARK(slot, off, len)                                                                   \
     do {                                                                                       \

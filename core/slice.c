@@ -302,6 +302,8 @@ int vmmem_slices_next(vmmem_slice_iter *it, vmmem_slice *out)
     uint64_t n = vmmem__piece_len(s, it->addr, it->remaining);
     if (n > SIZE_MAX)
         n = SIZE_MAX;
+    if (s->host == NULL && n > VMMEM__LAZY_CHUNK)
+        n = VMMEM__LAZY_CHUNK; /* a bounded mapping per slice */
     int prot = it->prot < 0 ? s->prot : it->prot;
     if ((prot & VMMEM_PROT_WRITE) && !(s->prot & VMMEM_PROT_WRITE)) {
         it->state = 1;
