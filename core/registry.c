@@ -368,6 +368,9 @@ int vmmem_registry_load(vmmem_registry *reg, const char *path)
     }
     vmmem_plugin_entry_fn entry;
     memcpy(&entry, &sym, sizeof entry); /* ISO C: no direct void* -> function cast */
+    /* The entry reports a refusal through host->set_error; "no detail"
+     * stands when it refuses without.  A success restores the caller's. */
+    struct vmmem_error saved = *vmmem__errbuf();
     vmmem__err(0, "no detail");
     const struct vmmem_plugin *pl = entry(vmmem__host());
     if (pl == NULL) {
@@ -427,8 +430,10 @@ int vmmem_registry_load(vmmem_registry *reg, const char *path)
         }
     }
     pthread_mutex_unlock(&reg->lock);
-    if (rc == 0)
+    if (rc == 0) {
+        *vmmem__errbuf() = saved;
         return 0;
+    }
 fail:
     vmmem__plugin_unref(h);
     return rc;

@@ -357,9 +357,7 @@ int vmmem_vhost_uaddr_to_gpa(vmmem_vhost *v, uint64_t uaddr, vmmem_gaddr_t *gpa,
 {
     if (v == NULL || gpa == NULL)
         return vmmem__err(-EINVAL, "vmmem_vhost_uaddr_to_gpa: NULL argument");
-    int rc = vmmem__err_addr(VMMEM_EINVALID_ADDRESS, uaddr,
-                             "front-end user address 0x%" PRIx64 " is in no vhost-user region",
-                             uaddr);
+    int rc = VMMEM_EINVALID_ADDRESS;
     pthread_mutex_lock(&v->lock);
     for (size_t i = 0; i < v->n; i++) {
         const struct vmmem_vhost_region *e = &v->t[i].r;
@@ -374,5 +372,8 @@ int vmmem_vhost_uaddr_to_gpa(vmmem_vhost *v, uint64_t uaddr, vmmem_gaddr_t *gpa,
         break;
     }
     pthread_mutex_unlock(&v->lock);
+    if (rc < 0) /* a success leaves the caller's error detail alone */
+        vmmem__err_addr(rc, uaddr,
+                        "front-end user address 0x%" PRIx64 " is in no vhost-user region", uaddr);
     return rc;
 }
