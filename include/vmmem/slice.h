@@ -100,7 +100,9 @@ VMMEM_EXPORT int vmmem_slice_store(const vmmem_slice *s, size_t off, size_t size
  * VMMEM_EINVALID_ADDRESS with the hole's address in it->addr and in
  * vmmem_last_error()->addr, or VMMEM_EOVERFLOW when the remaining range
  * wraps past 2^64 (checked before each slice, so a wrapping range fails on
- * the first call; ending exactly at 2^64 is fine).
+ * the first call; ending exactly at 2^64 is fine).  A slice covers at most
+ * the rest of its region, and at most 1 MiB of a map-on-access region (each
+ * slice there is one mapping of the provider's).
  *
  * Dirty marks: a slice carries its region's bitmap when one exists; whether
  * it marks is decided at each write by the map's tracking switch, so a slice
