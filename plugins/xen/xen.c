@@ -348,8 +348,10 @@ static int foreign_map(const struct vmmem_region_spec *spec, struct xen_region *
     for (size_t first = 0; rc == 0 && first < x->npages; first += chunk) {
         size_t n = x->npages - first < chunk ? x->npages - first : chunk;
         uint8_t *w = (uint8_t *)a + first * XEN_PAGE_SIZE;
-        if (!one && mmap(w, n * XEN_PAGE_SIZE, x->prot, MAP_SHARED | MAP_FIXED, x->fd, 0) ==
-                        MAP_FAILED) {
+        /* (MAP_FIXED inside the reservation: munmap of a releases it.) */
+        void *got =
+            one ? w : mmap(w, n * XEN_PAGE_SIZE, x->prot, MAP_SHARED | MAP_FIXED, x->fd, 0);
+        if (got != w) {
             int e = errno;
             rc = host->set_error(-e,
                                  "xen-foreign region at 0x%llx: mapping %zu bytes of %s at "
