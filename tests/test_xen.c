@@ -1383,34 +1383,42 @@ static void run_in_child(void (*fn)(void), const char *what)
 static void huge_regions_child(void)
 {
     vmmem_map *m = NULL;
-    struct xensim_stats s0 = stats(), s1;
+    struct xensim_stats s0, s1;
+    /* On a 32-bit host none of these sizes fits size_t: VMMEM_EOVERFLOW. */
+    bool wide = SIZE_MAX > 0xffffffffu;
     /* 2^32 - 1 pages of domain 7 (which has 64 frames): mapped batch by
-     * batch, the first batch reaches frame 0x40 and fails cleanly. */
-    CHILD_RC(vmmem_map_from_config(&m, NULL, "xen-foreign:addr=0,size=0xffffffff000,domid=7",
-                                   NULL),
-             -EINVAL);
-    CHILD_MSG("guest frame 0x40 ");
-    sim->stats(&s1);
-    CHILD_TRUE(s1.batch_calls - s0.batch_calls == 1);
-    CHILD_TRUE(s1.live_windows == 0);
+     * batch, the first batch reaches frame 0x40 and fails cleanly.  (Under
+     * qemu-user, reserving 16 TiB makes the emulator track every page of
+     * it: left to native runs.) */
+    if (vt_emulator() == NULL || !wide) {
+        s0 = stats();
+        CHILD_RC(vmmem_map_from_config(&m, NULL, "xen-foreign:addr=0,size=0xffffffff000,domid=7",
+                                       NULL),
+                 wide ? -EINVAL : VMMEM_EOVERFLOW);
+        CHILD_MSG(wide ? "guest frame 0x40 " : "larger than this host can map");
+        sim->stats(&s1);
+        CHILD_TRUE(s1.batch_calls - s0.batch_calls == (wide ? 1 : 0));
+        CHILD_TRUE(s1.live_windows == 0);
+    }
     /* 2^50 bytes: more address space than the host has; a clear error. */
     CHILD_RC(vmmem_map_from_config(&m, NULL, "xen-foreign:addr=0,size=0x4000000000000,domid=7",
                                    NULL),
-             -ENOMEM);
-    CHILD_MSG("cannot reserve 1125899906842624 bytes");
+             wide ? -ENOMEM : VMMEM_EOVERFLOW);
+    CHILD_MSG(wide ? "cannot reserve 1125899906842624 bytes" : "larger than this host can map");
     /* Grants: 2^31 pages mapped in advance are refused before anything is
      * asked of the device; 2^50 bytes of refs do not fit 32 bits. */
     s0 = stats();
     CHILD_RC(vmmem_map_from_config(
                  &m, NULL, "xen-grant:addr=0x8000000000000000,size=0x80000000000,domid=7", NULL),
-             VMMEM_EUNSUPPORTED);
-    CHILD_MSG("more than the 1048576 pages");
+             wide ? VMMEM_EUNSUPPORTED : VMMEM_EOVERFLOW);
+    CHILD_MSG(wide ? "more than the 1048576 pages" : "larger than this host can map");
     CHILD_RC(vmmem_map_from_config(
                  &m, NULL, "xen-grant:addr=0x8000000000000000,size=0x4000000000000,domid=7",
                  NULL),
-             VMMEM_EBAD_VALUE);
+             wide ? VMMEM_EBAD_VALUE : VMMEM_EOVERFLOW);
     sim->stats(&s1);
     CHILD_TRUE(s1.grant_map_ioctls == s0.grant_map_ioctls);
+#if SIZE_MAX > 0xffffffffu
     /* Per access: the region costs nothing up front; one access of 2^40
      * bytes is refused, an ordinary one works. */
     CHILD_RC(vmmem_map_from_config(
@@ -1433,6 +1441,7 @@ static void huge_regions_child(void)
         vmmem_map_unref(m);
         CHILD_RC(sim->revoke_all(), 0);
     }
+#endif
 }
 
 static void test_huge_regions(void)
