@@ -16,9 +16,7 @@
  * IOMMU layer logs by IOVA instead). */
 enum { DIR_READ = 0, DIR_WRITE = 1, DIR_NOMARK = 2 };
 
-/* Largest piece one begin_access maps for the short-count calls (read,
- * write, fd I/O): map-on-access providers may have per-call limits. */
-#define LAZY_CHUNK ((size_t)1 << 20)
+#define LAZY_CHUNK VMMEM__LAZY_CHUNK /* internal.h */
 
 #define MARK(slot, off, len)                                                                   \
     do {                                                                                       \
@@ -552,21 +550,57 @@ int64_t vmmem_write_to_fd(const vmmem_map *m, vmmem_gaddr_t addr, int fd, size_t
     return vmmem__fd_io(m, addr, fd, count, DIR_READ);
 }
 
-static int exact(int64_t rc, uint64_t addr, size_t count)
+/*
+ * The all-or-error variants.  The whole guest range is checked first
+ * (backed, contiguous, writable for a read from fd), so a range failure
+ * moves no byte and leaves the fd alone.  Then short transfers (pipes,
+ * sockets, signals) are continued until count bytes moved, end of file
+ * (VMMEM_EPARTIAL, completed = bytes moved) or an error (its code, with
+ * expected/completed filled in when some bytes had moved).
+ */
+static int fd_exact(const vmmem_map *m, uint64_t addr, int fd, size_t count, int dir)
 {
-    if (rc < 0)
-        return (int)rc;
-    if ((uint64_t)rc != (uint64_t)count)
-        return vmmem__err_partial(addr + (uint64_t)rc, count, (uint64_t)rc);
+    if (count == 0)
+        return 0;
+    if (m == NULL)
+        return vmmem__err(-EINVAL, "NULL map");
+    uint64_t bad = addr;
+    int code = vmmem__precheck(m, addr, count, (dir & DIR_WRITE) != 0, &bad);
+    if (code == VMMEM_EINVALID_ADDRESS && bad == addr)
+        return vmmem__err_hole(addr);
+    if (code == VMMEM_EINVALID_ADDRESS)
+        return vmmem__err_partial(bad, count, 0);
+    if (code == VMMEM_EREAD_ONLY)
+        return vmmem__err_addr(code, bad, "guest address 0x%llx is in a read-only region",
+                               (unsigned long long)bad);
+    if (code < 0)
+        return vmmem__err_addr(code, addr,
+                               "access 0x%llx +0x%zx passes the end of guest address space",
+                               (unsigned long long)addr, count);
+    size_t done = 0;
+    while (done < count) {
+        int64_t got = vmmem__fd_io(m, addr + done, fd, count - done, dir);
+        if (got < 0) {
+            if (done > 0) {
+                struct vmmem_error *e = vmmem__errbuf();
+                e->expected = count;
+                e->completed = done;
+            }
+            return (int)got;
+        }
+        if (got == 0)
+            return vmmem__err_partial(addr + done, count, done);
+        done += (size_t)got;
+    }
     return 0;
 }
 
 int vmmem_read_exact_from_fd(const vmmem_map *m, vmmem_gaddr_t addr, int fd, size_t count)
 {
-    return exact(vmmem_read_from_fd(m, addr, fd, count), addr, count);
+    return fd_exact(m, addr, fd, count, DIR_WRITE);
 }
 
 int vmmem_write_all_to_fd(const vmmem_map *m, vmmem_gaddr_t addr, int fd, size_t count)
 {
-    return exact(vmmem_write_to_fd(m, addr, fd, count), addr, count);
+    return fd_exact(m, addr, fd, count, DIR_READ);
 }

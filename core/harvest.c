@@ -211,6 +211,11 @@ void vmmem__log_unref(struct vmmem_log *l)
  * region drop the logs it no longer points to; the others go with the
  * region.  One lock serializes the pointer swaps and the regions' hold
  * lists; it is taken only when logs are attached, detached or carried.
+ *
+ * Lock order (see space.c, vhost.c): [vhost wlock ->] [space lock ->]
+ * map lock -> log_lock, innermost; log_lock is held across the wait for
+ * the markers, who take no lock while marking.  So marking never waits,
+ * and the log calls are -EDEADLK from inside a read section of a space.
  */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Alignas(64) struct vmmem__stripe log_stripes[VMMEM__STRIPES];

@@ -154,6 +154,17 @@ static inline void vmmem__gp_leave(struct vmmem__gp *g, unsigned stripe, unsigne
 
 VMMEM_HIDDEN void vmmem__gp_wait(struct vmmem__gp *g);
 
+/* Largest piece one begin_access maps for the calls that may split an
+ * access (read, write, fd I/O, the slice iterator): map-on-access providers
+ * have per-mapping limits (grants). */
+#define VMMEM__LAZY_CHUNK ((size_t)1 << 20)
+
+/* -EDEADLK (with the message) when the calling thread is inside a read
+ * section of s, else 0: layers that take their own lock before a writer
+ * call on s check this first (space.c; used by vhost.c). */
+struct vmmem_space;
+VMMEM_HIDDEN int vmmem__space_writer_check(const struct vmmem_space *s);
+
 /* An attached vhost-user log (harvest.c), reference-counted: held by the
  * map it is attached to and by every region whose bitmap points or pointed
  * to it (a writer may still be marking it after a detach). */

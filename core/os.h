@@ -38,6 +38,32 @@ struct vmmem__os_file {
 /* 0, or -errno with errno set. */
 VMMEM_HIDDEN int vmmem__os_stat(const char *path, struct vmmem__os_file *out);
 
+/*
+ * Open a plugin and load that very file, after checking that nobody but root
+ * or this process's user can have changed it.  POSIX: the file is opened
+ * once; its descriptor must be a regular file owned by root or the effective
+ * user and neither group- nor world-writable; so must every directory up to
+ * "/", both above the path given and above the file's real location, except
+ * that a sticky directory (such as /tmp) above the file's own directory may
+ * be writable by others, who cannot rename what they do not own in it.  Then the same descriptor is
+ * loaded (Linux: dlopen of /proc/self/fd/N), so the file cannot be swapped
+ * between the checks and the load; without /proc the path is loaded and its
+ * identity compared with the descriptor's.  The descriptor stays open while
+ * the plugin is loaded.  Windows: stat, then LoadLibrary by path (ACLs
+ * decide who may write).  0 and *out filled, or: -errno (cannot open or
+ * stat), VMMEM_ENOT_PLUGIN (not a regular file, or the loader refused it),
+ * -EPERM (not trusted); why then holds the reason, without the path.
+ */
+struct vmmem__os_plugin {
+    void *lib;
+    int fd;            /* -1: none */
+    char fdname[32];   /* the name it was loaded by, "" when by path */
+    uint64_t dev, ino; /* identity (0 on Windows) */
+};
+VMMEM_HIDDEN int vmmem__os_plugin_open(const char *path, struct vmmem__os_plugin *out, char *why,
+                                       size_t whylen);
+VMMEM_HIDDEN void vmmem__os_plugin_close(struct vmmem__os_plugin *p);
+
 /* Dynamic loading (dlopen/LoadLibrary).  open: NULL with the reason in why. */
 VMMEM_HIDDEN void *vmmem__os_dlopen(const char *path, char *why, size_t whylen);
 VMMEM_HIDDEN void *vmmem__os_dlsym(void *lib, const char *name);

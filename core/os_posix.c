@@ -1,6 +1,9 @@
 /* The platform layer on Linux and other POSIX systems (see os.h). */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +50,180 @@ void *vmmem__os_dlopen(const char *path, char *why, size_t whylen)
         snprintf(why, whylen, "%s", e ? e : "unknown dlopen error");
     }
     return h;
+}
+
+/* ---- plugin trust (os.h) ---- */
+
+/* Could anyone but root or us have changed it?  The reason, or NULL.
+ * sticky_ok: a sticky directory may be writable by others. */
+static const char *untrusted(const struct stat *st, bool sticky_ok, char *buf, size_t n)
+{
+    if (st->st_uid != 0 && st->st_uid != geteuid()) {
+        snprintf(buf, n, "owned by uid %lu (neither root nor this process's user, uid %lu)",
+                 (unsigned long)st->st_uid, (unsigned long)geteuid());
+        return buf;
+    }
+    if (sticky_ok && S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX))
+        return NULL;
+    if (st->st_mode & S_IWOTH)
+        return "world-writable";
+    if (st->st_mode & S_IWGRP)
+        return "group-writable";
+    return NULL;
+}
+
+/* Every directory above the absolute path, "/" included.  The file's own
+ * directory may not be writable by others even when sticky: a sticky bit
+ * excuses only the directories above it (as /tmp above a build tree). */
+static int check_dirs(const char *path, char *why, size_t whylen)
+{
+    char dir[PATH_MAX], buf[160];
+    size_t len = strlen(path);
+    if (len >= sizeof dir) {
+        snprintf(why, whylen, "path too long");
+        return -ENAMETOOLONG;
+    }
+    memcpy(dir, path, len + 1);
+    for (bool parent = true;; parent = false) {
+        char *slash = strrchr(dir, '/');
+        if (slash == NULL)
+            return 0;
+        slash[slash == dir] = '\0'; /* "/x" -> "/" */
+        struct stat st;
+        if (stat(dir, &st) != 0) {
+            int e = errno;
+            snprintf(why, whylen, "directory '%s': %s", dir, strerror(e));
+            return -e;
+        }
+        const char *bad = untrusted(&st, !parent, buf, sizeof buf);
+        if (bad != NULL) {
+            snprintf(why, whylen, "directory '%s' is %s", dir, bad);
+            return -EPERM;
+        }
+        if (slash == dir)
+            return 0;
+    }
+}
+
+/*
+ * dlopen finds loaded objects by name before it opens anything, so a
+ * "/proc/self/fd/N" name must never stand for two files.  A descriptor
+ * stays open while its plugin is loaded; when the object outlives the
+ * handle (another handle of the same file keeps it, under a second name),
+ * the number stays taken for good: parked here.
+ */
+static pthread_mutex_t park_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int load_fd(int fd, const char *path, struct vmmem__os_plugin *out, char *why,
+                   size_t whylen)
+{
+    snprintf(out->fdname, sizeof out->fdname, "/proc/self/fd/%d", fd);
+    struct stat pst;
+    if (stat(out->fdname, &pst) == 0 && (uint64_t)pst.st_dev == out->dev &&
+        (uint64_t)pst.st_ino == out->ino) {
+        if ((out->lib = vmmem__os_dlopen(out->fdname, why, whylen)) != NULL)
+            return 0;
+        size_t n = strlen(out->fdname); /* the loader names the descriptor: drop it */
+        if (strncmp(why, out->fdname, n) == 0 && why[n] == ':' && why[n + 1] == ' ')
+            memmove(why, why + n + 2, strlen(why + n + 2) + 1);
+        return VMMEM_ENOT_PLUGIN;
+    }
+    /* No /proc: by path, then make sure it was the file checked. */
+    out->fdname[0] = '\0';
+    if ((out->lib = vmmem__os_dlopen(path, why, whylen)) == NULL)
+        return VMMEM_ENOT_PLUGIN;
+    if (stat(path, &pst) != 0 || (uint64_t)pst.st_dev != out->dev ||
+        (uint64_t)pst.st_ino != out->ino) {
+        dlclose(out->lib);
+        out->lib = NULL;
+        snprintf(why, whylen, "the file changed while it was being loaded");
+        return -EPERM;
+    }
+    return 0;
+}
+
+int vmmem__os_plugin_open(const char *path, struct vmmem__os_plugin *out, char *why,
+                          size_t whylen)
+{
+    memset(out, 0, sizeof *out);
+    out->fd = -1;
+    /* O_NONBLOCK: a FIFO must not block the open (it is refused below). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(why, whylen, "%s", strerror(e));
+        return -e;
+    }
+    struct stat st;
+    char buf[160];
+    const char *bad;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+        snprintf(why, whylen, "%s", strerror(-rc));
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = VMMEM_ENOT_PLUGIN;
+        snprintf(why, whylen, "not a regular file");
+    } else if ((bad = untrusted(&st, false, buf, sizeof buf)) != NULL) {
+        rc = -EPERM;
+        snprintf(why, whylen, "the file is %s", bad);
+    }
+    /* The directories above the path given, and above where the file
+     * really is (symlinks): anyone who may rename in one could have put
+     * another file there. */
+    char real[PATH_MAX];
+    if (rc == 0)
+        rc = check_dirs(path, why, whylen);
+    if (rc == 0) {
+        char link[40];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, real, sizeof real - 1);
+        if (n > 0 && real[0] == '/') {
+            real[n] = '\0';
+        } else if (realpath(path, real) == NULL) {
+            rc = -errno;
+            snprintf(why, whylen, "cannot resolve the path: %s", strerror(-rc));
+        }
+    }
+    if (rc == 0 && strcmp(real, path) != 0)
+        rc = check_dirs(real, why, whylen);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    out->dev = (uint64_t)st.st_dev;
+    out->ino = (uint64_t)st.st_ino;
+    pthread_mutex_lock(&park_lock);
+    rc = load_fd(fd, path, out, why, whylen);
+    pthread_mutex_unlock(&park_lock);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    out->fd = fd;
+    return 0;
+}
+
+void vmmem__os_plugin_close(struct vmmem__os_plugin *p)
+{
+    if (p->lib == NULL)
+        return;
+    pthread_mutex_lock(&park_lock);
+    dlclose(p->lib);
+    p->lib = NULL;
+    bool parked = false;
+    if (p->fdname[0] != '\0') {
+        /* Still loaded (and maybe known by this name): keep the number. */
+        void *still = dlopen(p->fdname, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+        if (still != NULL) {
+            dlclose(still);
+            parked = true;
+        }
+    }
+    if (!parked && p->fd >= 0)
+        close(p->fd);
+    p->fd = -1;
+    pthread_mutex_unlock(&park_lock);
 }
 
 void *vmmem__os_dlsym(void *lib, const char *name)

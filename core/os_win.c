@@ -73,6 +73,33 @@ void *vmmem__os_dlopen(const char *path, char *why, size_t whylen)
     return (void *)h;
 }
 
+int vmmem__os_plugin_open(const char *path, struct vmmem__os_plugin *out, char *why,
+                          size_t whylen)
+{
+    struct vmmem__os_file st;
+    int rc = vmmem__os_stat(path, &st);
+    if (rc < 0) {
+        snprintf(why, whylen, "%s", strerror(-rc));
+        return rc;
+    }
+    if (!st.regular) {
+        snprintf(why, whylen, "not a regular file");
+        return VMMEM_ENOT_PLUGIN;
+    }
+    memset(out, 0, sizeof *out);
+    out->fd = -1;
+    if ((out->lib = vmmem__os_dlopen(path, why, whylen)) == NULL)
+        return VMMEM_ENOT_PLUGIN;
+    return 0;
+}
+
+void vmmem__os_plugin_close(struct vmmem__os_plugin *p)
+{
+    if (p->lib != NULL)
+        vmmem__os_dlclose(p->lib);
+    p->lib = NULL;
+}
+
 void *vmmem__os_dlsym(void *lib, const char *name)
 {
     FARPROC f = GetProcAddress((HMODULE)lib, name);

@@ -19,7 +19,7 @@
 
 struct vmmem_plugin_handle {
     _Atomic long refs;
-    void *dl;
+    struct vmmem__os_plugin os; /* the loaded file (and its descriptor) */
     char *path;
     /* Full-size copies of the plugin's provider tables (slots a plugin
      * built against an older header does not have are NULL). */
@@ -106,8 +106,7 @@ void vmmem__plugin_unref(struct vmmem_plugin_handle *h)
 {
     if (h == NULL || atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
         return;
-    if (h->dl != NULL)
-        vmmem__os_dlclose(h->dl);
+    vmmem__os_plugin_close(&h->os);
     free(h->copies);
     free(h->ptrs);
     free(h->path);
@@ -252,7 +251,14 @@ static bool valid_name(const char *s)
 #define VMMEM__PROVIDER_MIN_SIZE \
     (offsetof(struct vmmem_provider, unmap) + sizeof(((struct vmmem_provider *)0)->unmap))
 
-/* Check one provider table; from names the file (or "the program"). */
+/* True when a table of struct_size bytes has field (a plugin built against
+ * an older header has a shorter table: nothing past it may be read). */
+#define VMMEM__PROVIDER_HAS(p, field)                                                          \
+    ((p)->struct_size >=                                                                       \
+     offsetof(struct vmmem_provider, field) + sizeof(((struct vmmem_provider *)0)->field))
+
+/* Check one provider table; from names the file (or "the program").  Every
+ * read past the first two fields is bounded by the table's struct_size. */
 static int check_provider(const struct vmmem_provider *p, const char *from)
 {
     if (p == NULL)
@@ -270,7 +276,9 @@ static int check_provider(const struct vmmem_provider *p, const char *from)
     if (p->map == NULL || p->unmap == NULL)
         return vmmem__err(VMMEM_EPROVIDER, "%s: provider '%s' lacks a map or unmap hook", from,
                           p->name);
-    if ((p->begin_access == NULL) != (p->end_access == NULL))
+    bool has_begin = VMMEM__PROVIDER_HAS(p, begin_access) && p->begin_access != NULL;
+    bool has_end = VMMEM__PROVIDER_HAS(p, end_access) && p->end_access != NULL;
+    if (has_begin != has_end)
         return vmmem__err(VMMEM_EPROVIDER,
                           "%s: provider '%s' has only one of begin_access/end_access", from,
                           p->name);
@@ -351,48 +359,34 @@ int vmmem_registry_load(vmmem_registry *reg, const char *path)
         return vmmem__err(-EINVAL, "vmmem_registry_load: NULL argument");
     if (!vmmem__os_path_is_absolute(path))
         return vmmem__err(-EINVAL, "plugin path '%s' is not absolute", path);
-    struct vmmem__os_file st;
-    int src = vmmem__os_stat(path, &st);
-    if (src < 0)
-        return vmmem__err(src, "plugin '%s': %s", path, strerror(-src));
-    if (!st.regular)
-        return vmmem__err(VMMEM_ENOT_PLUGIN, "plugin '%s' is not a regular file", path);
-    /* Anyone could swap in code we would run: refuse. */
-    if (st.world_writable)
-        return vmmem__err(-EPERM, "refusing plugin '%s': the file is world-writable", path);
-    char dir[4096];
-    const char *slash = vmmem__os_last_sep(path);
-    size_t dlen = (size_t)(slash - path);
-    if (dlen == 0)
-        dlen = 1; /* "/x.so" lives in "/" */
-    if (dlen < sizeof dir) {
-        memcpy(dir, path, dlen);
-        dir[dlen] = '\0';
-        struct vmmem__os_file dst;
-        if (vmmem__os_stat(dir, &dst) == 0 && dst.world_writable)
-            return vmmem__err(-EPERM,
-                              "refusing plugin '%s': its directory '%s' is world-writable", path,
-                              dir);
-    }
-
     struct vmmem_plugin_handle *h = calloc(1, sizeof *h);
     if (h == NULL || (h->path = strdup(path)) == NULL) {
         free(h);
         return vmmem__err(-ENOMEM, "out of memory");
     }
     atomic_init(&h->refs, 1);
-    h->dev = st.dev;
-    h->ino = st.ino;
+    /* Open once, check that descriptor (owner, modes, every directory up
+     * to /), load that same file: anyone could otherwise swap in code we
+     * would run (os.h). */
     char why[512];
-    h->dl = vmmem__os_dlopen(path, why, sizeof why);
-    if (h->dl == NULL) {
-        vmmem__err(VMMEM_ENOT_PLUGIN, "cannot load plugin '%s': %s", path, why);
+    int orc = vmmem__os_plugin_open(path, &h->os, why, sizeof why);
+    if (orc < 0) {
+        if (orc == -EPERM)
+            vmmem__err(orc, "refusing plugin '%s': %s", path, why);
+        else if (orc == VMMEM_ENOT_PLUGIN && strcmp(why, "not a regular file") == 0)
+            vmmem__err(orc, "plugin '%s' is not a regular file", path);
+        else if (orc == VMMEM_ENOT_PLUGIN)
+            vmmem__err(orc, "cannot load plugin '%s': %s", path, why);
+        else
+            vmmem__err(orc, "plugin '%s': %s", path, why);
         free(h->path);
         free(h);
-        return VMMEM_ENOT_PLUGIN;
+        return orc;
     }
+    h->dev = h->os.dev;
+    h->ino = h->os.ino;
     int rc;
-    void *sym = vmmem__os_dlsym(h->dl, VMMEM_PLUGIN_ENTRY_NAME);
+    void *sym = vmmem__os_dlsym(h->os.lib, VMMEM_PLUGIN_ENTRY_NAME);
     if (sym == NULL) {
         rc = vmmem__err(VMMEM_ENOT_PLUGIN,
                         "'%s' is not a libvmmem plugin: it has no '%s' symbol", path,
@@ -401,6 +395,9 @@ int vmmem_registry_load(vmmem_registry *reg, const char *path)
     }
     vmmem_plugin_entry_fn entry;
     memcpy(&entry, &sym, sizeof entry); /* ISO C: no direct void* -> function cast */
+    /* The entry reports a refusal through host->set_error; "no detail"
+     * stands when it refuses without.  A success restores the caller's. */
+    struct vmmem_error saved = *vmmem__errbuf();
     vmmem__err(0, "no detail");
     const struct vmmem_plugin *pl = entry(vmmem__host());
     if (pl == NULL) {
@@ -460,8 +457,10 @@ int vmmem_registry_load(vmmem_registry *reg, const char *path)
         }
     }
     pthread_mutex_unlock(&reg->lock);
-    if (rc == 0)
+    if (rc == 0) {
+        *vmmem__errbuf() = saved;
         return 0;
+    }
 fail:
     vmmem__plugin_unref(h);
     return rc;

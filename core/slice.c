@@ -252,45 +252,82 @@ int vmmem_slice_store(const vmmem_slice *s, size_t off, size_t size, uint64_t va
 
 void vmmem_slices_begin(vmmem_slice_iter *it, const vmmem_map *m, vmmem_gaddr_t addr, uint64_t len)
 {
+    vmmem_slices_begin_prot(it, m, addr, len, -1);
+}
+
+/* The iterator's state packs "finished" (bit 0) and the access asked for
+ * (bits 8-15: prot + 1, so 0 is "each region's own", 0xff an invalid prot
+ * reported by the first next): vmmem_slice_iter keeps its 0.1 size, which
+ * programs built against 0.1 allocate. */
+#define ITER_DONE 1
+#define ITER_PROT_SHIFT 8
+#define ITER_PROT_BAD 0xff
+
+static void iter_finish(vmmem_slice_iter *it)
+{
+    it->state |= ITER_DONE;
+}
+
+/* prot -1: each region's own protection (vmmem_slices_begin). */
+void vmmem_slices_begin_prot(vmmem_slice_iter *it, const vmmem_map *m, vmmem_gaddr_t addr,
+                             uint64_t len, int prot)
+{
     if (it == NULL)
         return;
+    int code = (prot == -1 || prot == VMMEM_PROT_READ || prot == VMMEM_PROT_RW) ? prot + 1
+                                                                                : ITER_PROT_BAD;
     it->map = m;
     it->addr = addr;
     it->remaining = len;
-    it->state = 0;
+    it->state = code << ITER_PROT_SHIFT;
 }
 
 int vmmem_slices_next(vmmem_slice_iter *it, vmmem_slice *out)
 {
     if (it == NULL || out == NULL)
         return vmmem__err(-EINVAL, "vmmem_slices_next: NULL argument");
-    if (it->state != 0 || it->remaining == 0)
+    if ((it->state & ITER_DONE) || it->remaining == 0)
         return 0;
     const vmmem_map *m = it->map;
     if (m == NULL) {
-        it->state = 1;
+        iter_finish(it);
         return vmmem__err(-EINVAL, "slice iterator has no map");
     }
+    int code = (it->state >> ITER_PROT_SHIFT) & 0xff;
+    if (code == ITER_PROT_BAD) {
+        iter_finish(it);
+        return vmmem__err(-EINVAL, "vmmem_slices_begin_prot: prot is neither VMMEM_PROT_READ "
+                                   "nor VMMEM_PROT_RW");
+    }
+    int want = code - 1; /* -1: the region's own */
     /* Ending exactly at 2^64 is fine; past it is an overflow. */
     if (it->remaining - 1 > UINT64_MAX - it->addr) {
-        it->state = 1;
+        iter_finish(it);
         return vmmem__err_addr(VMMEM_EOVERFLOW, it->addr,
                                "range 0x%llx +0x%llx passes 2^64", (unsigned long long)it->addr,
                                (unsigned long long)it->remaining);
     }
     long i = vmmem__find_slot(m, it->addr);
     if (i < 0) {
-        it->state = 1;
+        iter_finish(it);
         return vmmem__err_hole(it->addr);
     }
     const struct vmmem_slot *s = &m->slots[i];
     uint64_t n = vmmem__piece_len(s, it->addr, it->remaining);
     if (n > SIZE_MAX)
         n = SIZE_MAX;
-    int prot = s->prot;
+    if (s->host == NULL && n > VMMEM__LAZY_CHUNK)
+        n = VMMEM__LAZY_CHUNK; /* a bounded mapping per slice */
+    int prot = want < 0 ? s->prot : want;
+    if ((prot & VMMEM_PROT_WRITE) && !(s->prot & VMMEM_PROT_WRITE)) {
+        iter_finish(it);
+        return vmmem__err_addr(VMMEM_EREAD_ONLY, it->addr,
+                               "writable slice asked of read-only region [0x%llx, 0x%llx]",
+                               (unsigned long long)s->start, (unsigned long long)s->last);
+    }
     int rc = vmmem__region_slice(s->r, s->host, it->addr - s->start, (size_t)n, prot, out);
     if (rc < 0) {
-        it->state = 1;
+        iter_finish(it);
         return rc;
     }
     it->addr += n;

@@ -12,6 +12,18 @@
  * so writers cannot starve.  The counters are striped: each thread uses the
  * cache line of its own stripe, so readers on different cores share no
  * written line (a writer sums the stripes).
+ *
+ * Lock order (with vhost.c and the log code in harvest.c): a read section
+ * acts as a read lock that writers wait for, so it comes first and no lock
+ * a writer holds while waiting may be taken inside one:
+ *   [vhost wlock] -> space lock -> registry lock (lookups, released before
+ *   the provider's map hook) ; space lock -> map lock -> log_lock;
+ *   the space lock is held across the wait for this space's readers, and
+ *   log_lock across the wait for the log's markers.
+ * Readers take no lock (a vhost translation takes only the vhost table lock,
+ * which is never held across a wait).  Every writer call, and every vhost
+ * call that takes the vhost wlock, first fails with -EDEADLK when the thread
+ * is inside a read section of the same space (vmmem__space_writer_check).
  */
 #include <errno.h>
 #include <sched.h>
@@ -88,6 +100,11 @@ static int err_inside(const vmmem_space *s)
                       "space %p: a writer call from inside a read section of the same space "
                       "would wait for itself; end the section first",
                       (const void *)s);
+}
+
+int vmmem__space_writer_check(const vmmem_space *s)
+{
+    return s != NULL && inside(s) ? err_inside(s) : 0;
 }
 
 const vmmem_map *vmmem_space_read_begin(vmmem_space *s, struct vmmem_read_section *sec)

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -836,10 +837,11 @@ static void test_fd_hole_midway(void)
     CU_ASSERT_EQUAL(vmmem_write_to_fd(m, 0x3f0, p[1], 0x20), 0x10);
     uint8_t buf[0x40];
     CU_ASSERT_EQUAL(drain_nonblock(p[0], buf, sizeof buf), 0x10);
+    /* all-or-error: the range is checked first, nothing is written */
     VT_ASSERT_RC(vmmem_write_all_to_fd(m, 0x3f0, p[1], 0x20), VMMEM_EPARTIAL);
     CU_ASSERT_EQUAL(vmmem_last_error()->expected, 0x20);
-    CU_ASSERT_EQUAL(vmmem_last_error()->completed, 0x10);
-    CU_ASSERT_EQUAL(drain_nonblock(p[0], buf, sizeof buf), 0x10);
+    CU_ASSERT_EQUAL(vmmem_last_error()->completed, 0);
+    CU_ASSERT_EQUAL(drain_nonblock(p[0], buf, sizeof buf), -1);
     close(p[0]);
     close(p[1]);
     close(in);
@@ -910,13 +912,210 @@ static void test_fd_exact_partial(void)
     CU_ASSERT_TRUE(all_bytes(m, 0xfe0, 0x40, 0x6b));
     close(in);
 
-    /* write_all past the end of the map */
+    /* write_all past the end of the map: checked first, nothing written */
     int out = temp_file();
     VT_ASSERT_RC(vmmem_write_all_to_fd(m, 0x1ff0, out, 0x20), VMMEM_EPARTIAL);
     CU_ASSERT_EQUAL(vmmem_last_error()->expected, 0x20);
-    CU_ASSERT_EQUAL(vmmem_last_error()->completed, 0x10);
-    CU_ASSERT_EQUAL(lseek(out, 0, SEEK_END), 0x10);
+    CU_ASSERT_EQUAL(vmmem_last_error()->completed, 0);
+    CU_ASSERT_EQUAL(lseek(out, 0, SEEK_END), 0);
     close(out);
+    vmmem_map_unref(m);
+}
+
+/* ---- the all-or-error fd variants: range first, then loop ------------------------ */
+
+/* A range failure moves nothing: guest memory, the fd's position and its
+ * data stay as they were (it used to write the backed part first). */
+static void test_fd_exact_range_first(void)
+{
+    vmmem_map *m = vt_map(ADJ_CONFIG); /* RAM ends at 0x2000 */
+    if (m == NULL)
+        return;
+    fill(m, 0, 0x2000, 0xee);
+    int in = temp_file();
+    uint8_t data[0x3000];
+    memset(data, 0x5a, sizeof data);
+    CU_ASSERT_EQUAL(pwrite(in, data, sizeof data, 0), (ssize_t)sizeof data);
+    CU_ASSERT_EQUAL(lseek(in, 0, SEEK_SET), 0);
+    /* at the end of RAM: 0x1000 backed, 0x1000 not */
+    VT_ASSERT_RC(vmmem_read_exact_from_fd(m, 0x1000, in, 0x2000), VMMEM_EPARTIAL);
+    CU_ASSERT_EQUAL(vmmem_last_error()->addr, 0x2000);
+    CU_ASSERT_EQUAL(vmmem_last_error()->expected, 0x2000);
+    CU_ASSERT_EQUAL(vmmem_last_error()->completed, 0);
+    CU_ASSERT_EQUAL(lseek(in, 0, SEEK_CUR), 0);
+    CU_ASSERT_TRUE(all_bytes(m, 0, 0x2000, 0xee));
+    /* unbacked first byte */
+    VT_ASSERT_RC(vmmem_read_exact_from_fd(m, 0x2000, in, 16), VMMEM_EINVALID_ADDRESS);
+    CU_ASSERT_EQUAL(lseek(in, 0, SEEK_CUR), 0);
+    close(in);
+
+    /* write_all: nothing reaches the fd */
+    int out = temp_file();
+    VT_ASSERT_RC(vmmem_write_all_to_fd(m, 0x1ff0, out, 0x20), VMMEM_EPARTIAL);
+    CU_ASSERT_EQUAL(vmmem_last_error()->addr, 0x2000);
+    CU_ASSERT_EQUAL(vmmem_last_error()->completed, 0);
+    CU_ASSERT_EQUAL(lseek(out, 0, SEEK_END), 0);
+    close(out);
+
+    /* a hole midway (HOLEY: [0,0x400) hole [0x800,...)): the pipe keeps its data */
+    vmmem_map *h = vt_map(HOLEY_CONFIG);
+    if (h != NULL) {
+        fill(h, 0x3f0, 0x10, 0xee);
+        int p[2];
+        CU_ASSERT_FATAL(pipe(p) == 0);
+        CU_ASSERT_EQUAL(write(p[1], data, 0x20), 0x20);
+        VT_ASSERT_RC(vmmem_read_exact_from_fd(h, 0x3f0, p[0], 0x20), VMMEM_EPARTIAL);
+        CU_ASSERT_EQUAL(vmmem_last_error()->addr, 0x400);
+        CU_ASSERT_TRUE(all_bytes(h, 0x3f0, 0x10, 0xee));
+        uint8_t buf[0x40];
+        CU_ASSERT_EQUAL(drain_nonblock(p[0], buf, sizeof buf), 0x20);
+        VT_ASSERT_RC(vmmem_write_all_to_fd(h, 0x3f0, p[1], 0x20), VMMEM_EPARTIAL);
+        CU_ASSERT_EQUAL(drain_nonblock(p[0], buf, sizeof buf), -1); /* empty */
+        close(p[0]);
+        close(p[1]);
+        vmmem_map_unref(h);
+    }
+    vmmem_map_unref(m);
+}
+
+/* Datagram sockets deliver one datagram per read: every read is short.
+ * read_exact must go on until it has count bytes. */
+static void test_fd_exact_short_reads(void)
+{
+    vmmem_map *m = vt_map(ADJ_CONFIG);
+    if (m == NULL)
+        return;
+    fill(m, 0, 0x2000, 0);
+    int sv[2];
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
+    /* 8 datagrams of 128 bytes, 4 each side of the seam at 0x1000 (a read
+     * shorter than a datagram would drop its tail: keep them whole) */
+    uint8_t d[128];
+    for (int i = 0; i < 8; i++) {
+        memset(d, 0x30 + i, sizeof d);
+        CU_ASSERT_EQUAL(write(sv[1], d, sizeof d), (ssize_t)sizeof d);
+    }
+    VT_ASSERT_RC(vmmem_read_exact_from_fd(m, 0xe00, sv[0], 1024), 0);
+    for (int i = 0; i < 8; i++)
+        CU_ASSERT_TRUE(all_bytes(m, 0xe00 + 128u * (unsigned)i, 128, (uint8_t)(0x30 + i)));
+    CU_ASSERT_TRUE(all_bytes(m, 0xe00 + 1024, 16, 0));
+    /* stream socket: what is there, then the rest later (EOF: PARTIAL) */
+    close(sv[0]);
+    close(sv[1]);
+    CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    memset(d, 0x77, sizeof d);
+    CU_ASSERT_EQUAL(write(sv[1], d, 60), 60);
+    CU_ASSERT_EQUAL(write(sv[1], d, 40), 40);
+    shutdown(sv[1], SHUT_WR);
+    VT_ASSERT_RC(vmmem_read_exact_from_fd(m, 0x100, sv[0], 150), VMMEM_EPARTIAL);
+    CU_ASSERT_EQUAL(vmmem_last_error()->expected, 150);
+    CU_ASSERT_EQUAL(vmmem_last_error()->completed, 100);
+    CU_ASSERT_EQUAL(vmmem_last_error()->addr, 0x100 + 100);
+    CU_ASSERT_TRUE(all_bytes(m, 0x100, 100, 0x77));
+    close(sv[0]);
+    close(sv[1]);
+    vmmem_map_unref(m);
+}
+
+/* A pipe fed in small pieces by another thread, with signals (no
+ * SA_RESTART) sent to the reader: short reads and EINTR are continued. */
+struct feeder {
+    int fd;
+    pthread_t reader;
+    const uint8_t *data;
+    size_t len, piece;
+    int kills;
+};
+
+static atomic_int usr1_seen;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&usr1_seen, 1);
+}
+
+static void *feeder_main(void *arg)
+{
+    struct feeder *f = arg;
+    for (size_t off = 0; off < f->len; off += f->piece) {
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL); /* lets the reader block: not needed for the result */
+        if (f->kills-- > 0)
+            pthread_kill(f->reader, SIGUSR1);
+        size_t n = f->len - off < f->piece ? f->len - off : f->piece;
+        if (write(f->fd, f->data + off, n) != (ssize_t)n)
+            break;
+    }
+    return NULL;
+}
+
+static void *drainer_main(void *arg)
+{
+    struct feeder *f = arg; /* reads f->len bytes into (uint8_t *)f->data, f->piece at a time */
+    uint8_t *p = (uint8_t *)f->data;
+    size_t got = 0;
+    while (got < f->len) {
+        size_t want = f->len - got < f->piece ? f->len - got : f->piece;
+        ssize_t r = read(f->fd, p + got, want);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    f->len = got;
+    return NULL;
+}
+
+static void test_fd_exact_pipes_and_signals(void)
+{
+    vmmem_map *m = vt_map("mmap:addr=0,size=0x40000;mmap:addr=0x40000,size=0x40000");
+    if (m == NULL)
+        return;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1; /* no SA_RESTART: a blocked read returns EINTR */
+    sigemptyset(&sa.sa_mask);
+    CU_ASSERT_FATAL(sigaction(SIGUSR1, &sa, &old) == 0);
+    atomic_store(&usr1_seen, 0);
+
+    enum { LEN = 0x30000 };
+    uint8_t *src = malloc(LEN), *dst = malloc(LEN);
+    CU_ASSERT_FATAL(src != NULL && dst != NULL);
+    for (size_t i = 0; i < LEN; i++)
+        src[i] = (uint8_t)(i * 7 + 1);
+    struct sigaction ign, oldpipe;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN; /* a failing read_exact closes the pipe under the feeder */
+    sigemptyset(&ign.sa_mask);
+    CU_ASSERT_FATAL(sigaction(SIGPIPE, &ign, &oldpipe) == 0);
+    int p[2];
+    CU_ASSERT_FATAL(pipe(p) == 0);
+    struct feeder f = {p[1], pthread_self(), src, LEN, 0x1234, 8};
+    pthread_t th;
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, feeder_main, &f) == 0);
+    int rc = vmmem_read_exact_from_fd(m, 0x28000, p[0], LEN); /* across the seam */
+    VT_ASSERT_RC(rc, 0);
+    close(p[0]); /* the feeder's next write fails (EPIPE) if we stopped early */
+    pthread_join(th, NULL);
+    close(p[1]);
+    VT_ASSERT_RC(vmmem_read_slice(m, 0x28000, dst, LEN), 0);
+    CU_ASSERT_EQUAL(memcmp(dst, src, LEN), 0);
+
+    /* write_all into a pipe larger than its buffer, drained in small reads */
+    CU_ASSERT_FATAL(pipe(p) == 0);
+    memset(dst, 0, LEN);
+    struct feeder d = {p[0], pthread_self(), dst, LEN, 0x777, 0};
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, drainer_main, &d) == 0);
+    VT_ASSERT_RC(vmmem_write_all_to_fd(m, 0x28000, p[1], LEN), 0);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(d.len, LEN);
+    CU_ASSERT_EQUAL(memcmp(dst, src, LEN), 0);
+    close(p[0]);
+    close(p[1]);
+    free(src);
+    free(dst);
+    sigaction(SIGUSR1, &old, NULL);
+    sigaction(SIGPIPE, &oldpipe, NULL);
     vmmem_map_unref(m);
 }
 
@@ -1232,6 +1431,9 @@ static const struct vt_test fd_tests[] = {
     {"count 0", test_fd_count_zero},
     {"bad fd -> -EBADF", test_fd_bad_fd},
     {"exact variants -> VMMEM_EPARTIAL", test_fd_exact_partial},
+    {"exact variants check the whole range first", test_fd_exact_range_first},
+    {"read_exact continues short reads (sockets)", test_fd_exact_short_reads},
+    {"exact variants: pipes fed in pieces, EINTR", test_fd_exact_pipes_and_signals},
     {NULL, NULL},
 };
 

@@ -290,6 +290,23 @@ static void test_odd_size(void)
     vmmem_map_unref(m);
 }
 
+/* More than the host can map: a clean error, nothing mapped. */
+static void test_larger_than_address_space(void)
+{
+    vmmem_map *m = (vmmem_map *)&m;
+    int rc = vmmem_map_from_config(&m, NULL, "mmap:addr=0,size=0x4000000000000000", NULL);
+    /* 2^62 bytes: past SIZE_MAX on a 32-bit host, past the address space on a 64-bit one */
+    if (SIZE_MAX < 0x4000000000000000ull) {
+        VT_ASSERT_RC(rc, VMMEM_EOVERFLOW);
+    } else {
+        /* the kernel says ENOMEM; valgrind's address-space manager EINVAL */
+        if (rc != -ENOMEM && rc != -EINVAL)
+            VT_ASSERT_RC(rc, -ENOMEM);
+        CU_ASSERT_PTR_NOT_NULL(strstr(vmmem_last_message(), "mmap of 4611686018427387904 bytes"));
+    }
+    CU_ASSERT_PTR_EQUAL(m, (vmmem_map *)&m);
+}
+
 static void test_top_of_guest_space(void)
 {
     vmmem_map *m = vt_map("mmap:addr=0xFFFFFFFFFFFFF000,size=4K");
@@ -517,6 +534,7 @@ static const struct vt_test mmap_tests[] = {
     {"hugetlb", test_hugetlb},
     {"size not a page multiple", test_odd_size},
     {"region at the top of guest space", test_top_of_guest_space},
+    {"a region larger than the address space", test_larger_than_address_space},
     {"adopt a VMM mapping", test_adopt},
     {"adoption errors", test_adopt_errors},
     {"no leaked mappings", test_no_leaked_mappings},

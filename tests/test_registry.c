@@ -349,6 +349,146 @@ static void test_old_struct_size(void)
     vmmem_registry_free(reg);
 }
 
+/* ---- plugin trust ------------------------------------------------------ */
+
+/* Copy the test plugin good.so to path with mode. */
+static void copy_plugin(const char *path, mode_t mode)
+{
+    char *src = plugin_path("good.so");
+    FILE *in = fopen(src, "rb"), *out = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(in);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        CU_ASSERT_EQUAL_FATAL(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    CU_ASSERT_EQUAL_FATAL(fclose(out), 0);
+    CU_ASSERT_EQUAL_FATAL(chmod(path, mode), 0);
+    free(src);
+}
+
+/* Load path into a fresh registry: the code, and for -EPERM a message
+ * naming what; a loaded plugin registers "test-heap". */
+static void trust_case(int line, const char *path, int code, const char *what)
+{
+    vmmem_registry *reg = new_reg();
+    int rc = vmmem_registry_load(reg, path);
+    if (rc != code)
+        fprintf(stdout, "\n    line %d: loading %s: %s\n", line, path, vmmem_last_message());
+    VT_ASSERT_RC(rc, code);
+    if (code == 0) {
+        CU_ASSERT_PTR_NOT_NULL(vmmem_registry_find(reg, "test-heap"));
+    } else {
+        CU_ASSERT_EQUAL(vmmem_registry_count(reg), 0);
+    }
+    if (code != 0 && what != NULL) {
+        CU_ASSERT_TRUE(msg_has(path));
+        CU_ASSERT_TRUE(msg_has(what));
+    }
+    vmmem_registry_free(reg);
+}
+#define TRUST(path, code, what) trust_case(__LINE__, (path), (code), (what))
+
+/*
+ * The file and every directory up to / may be changed only by root or this
+ * process's user: owned by one of them, not group- or world-writable; a
+ * sticky directory (/tmp) is fine above the file's own directory, as others
+ * cannot rename what they do not own in it.  (These tests run in /tmp, a sticky ancestor
+ * themselves, as a build tree there does.)
+ */
+static void test_plugin_trust(void)
+{
+    char top[] = "/tmp/vt-trust-XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(top));
+    char sub[PATH_MAX], file[PATH_MAX], subfile[PATH_MAX];
+    snprintf(sub, sizeof sub, "%s/sub", top);
+    snprintf(file, sizeof file, "%s/p.so", top);
+    snprintf(subfile, sizeof subfile, "%s/sub/p.so", top);
+    CU_ASSERT_EQUAL_FATAL(mkdir(sub, 0755), 0);
+    copy_plugin(file, 0644);
+    copy_plugin(subfile, 0644);
+    CU_ASSERT_EQUAL_FATAL(chmod(top, 0755), 0);
+
+    /* a legitimate layout under the sticky /tmp */
+    TRUST(file, 0, NULL);
+    TRUST(subfile, 0, NULL);
+
+    /* group-writable parent directory, then grandparent */
+    CU_ASSERT_EQUAL(chmod(top, 0775), 0);
+    TRUST(file, -EPERM, "group-writable");
+    TRUST(subfile, -EPERM, top);
+    CU_ASSERT_EQUAL(chmod(top, 0757), 0);
+    TRUST(subfile, -EPERM, "world-writable");
+    /* ...but sticky above the file's directory: others cannot rename what
+     * they do not own there; as the file's own directory it is refused */
+    CU_ASSERT_EQUAL(chmod(top, 01777), 0);
+    TRUST(subfile, 0, NULL);
+    TRUST(file, -EPERM, "world-writable");
+    CU_ASSERT_EQUAL(chmod(top, 0755), 0);
+    /* sticky does not excuse the file itself */
+    CU_ASSERT_EQUAL(chmod(sub, 0775), 0);
+    TRUST(subfile, -EPERM, sub);
+    CU_ASSERT_EQUAL(chmod(sub, 0755), 0);
+
+    /* the file: group- or world-writable */
+    CU_ASSERT_EQUAL(chmod(file, 0664), 0);
+    TRUST(file, -EPERM, "group-writable");
+    CU_ASSERT_EQUAL(chmod(file, 0646), 0);
+    TRUST(file, -EPERM, "world-writable");
+    CU_ASSERT_EQUAL(chmod(file, 0644), 0);
+    TRUST(file, 0, NULL);
+
+    /* owned by another user (nobody), then a directory owned by one */
+    if (geteuid() == 0) {
+        CU_ASSERT_EQUAL(chown(file, 65534, (gid_t)-1), 0);
+        TRUST(file, -EPERM, "owned by uid 65534");
+        CU_ASSERT_EQUAL(chown(file, 0, (gid_t)-1), 0);
+        CU_ASSERT_EQUAL(chown(sub, 65534, (gid_t)-1), 0);
+        TRUST(subfile, -EPERM, "owned by uid 65534");
+        CU_ASSERT_EQUAL(chown(sub, 0, (gid_t)-1), 0);
+        TRUST(subfile, 0, NULL);
+    } else {
+        fprintf(stdout, "\n    not root: the other-owner cases need chown; skipped\n");
+    }
+
+    /* a symlink into the trusted tree loads the file it names, checked */
+    char link[PATH_MAX + 16];
+    snprintf(link, sizeof link, "%s/link.so", sub);
+    CU_ASSERT_EQUAL(symlink(file, link), 0);
+    TRUST(link, 0, NULL);
+    CU_ASSERT_EQUAL(chmod(top, 0775), 0); /* the target's directory */
+    TRUST(link, -EPERM, top);
+    CU_ASSERT_EQUAL(chmod(top, 0755), 0);
+
+    unlink(link);
+    unlink(subfile);
+    unlink(file);
+    rmdir(sub);
+    rmdir(top);
+}
+
+/* One fd number, two plugins: the second load must not be given the first
+ * (dlopen matches loaded objects by name, and "/proc/self/fd/N" names
+ * repeat once the first descriptor is closed). */
+static void test_plugin_fd_names(void)
+{
+    vmmem_registry *a = new_reg(), *b = new_reg();
+    load_ok(a, "good.so");
+    load_ok(b, "lazy.so");
+    CU_ASSERT_PTR_NOT_NULL(vmmem_registry_find(a, "test-heap"));
+    CU_ASSERT_PTR_NULL(vmmem_registry_find(a, "test-lazy"));
+    CU_ASSERT_PTR_NOT_NULL(vmmem_registry_find(b, "test-lazy"));
+    CU_ASSERT_PTR_NULL(vmmem_registry_find(b, "test-heap"));
+    vmmem_registry_free(b);
+    vmmem_registry *c = new_reg();
+    load_ok(c, "oldsize.so");
+    CU_ASSERT_PTR_NOT_NULL(vmmem_registry_find(c, "test-old"));
+    CU_ASSERT_PTR_NULL(vmmem_registry_find(c, "test-heap"));
+    vmmem_registry_free(c);
+    vmmem_registry_free(a);
+}
+
 /* ---- static registration ---------------------------------------------- */
 
 static struct vt_counts static_counts = {.magic = VT_COUNTS_MAGIC};
@@ -1547,6 +1687,8 @@ static const struct vt_test load_tests[] = {
     {"plugin refuses", test_load_refused},
     {"NULL map slot", test_load_nomap},
     {"older struct_size", test_old_struct_size},
+    {"plugin trust: owners, modes, every directory up to /", test_plugin_trust},
+    {"two plugins, one descriptor number", test_plugin_fd_names},
     {"static registration", test_static_add},
     {"provider contract breaks", test_provider_contract},
     {NULL, NULL},

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1213,6 +1214,132 @@ static void test_section_translate_during_set(void)
     fe_close(&a);
 }
 
+/*
+ * A device thread inside a read section of the vhost space calls
+ * set_mem_table / add_region / remove_region while the message thread is in
+ * SET_MEM_TABLE, waiting for that very section: the device thread's call
+ * must fail with -EDEADLK, as the space's own writers do, not wait for the
+ * vhost lock the message thread holds (both would hang).  The main thread
+ * waits for the device thread with a bound, so the bug fails the test
+ * instead of hanging it (the stuck threads and the handle are then leaked).
+ */
+struct edl {
+    vmmem_vhost *v;
+    int op; /* 0 set_mem_table, 1 add_region, 2 remove_region */
+    const struct vmmem_vhost_region *mine, *theirs;
+    int dev_rc, msg_rc, dev_code_after;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool dev_done;
+};
+
+static void *edl_message_main(void *arg)
+{
+    struct edl *e = arg;
+    e->msg_rc = vmmem_vhost_set_mem_table(e->v, e->theirs, 1);
+    return NULL;
+}
+
+static void *edl_device_main(void *arg)
+{
+    struct edl *e = arg;
+    vmmem_space *s = vmmem_vhost_space(e->v);
+    struct vmmem_read_section sec;
+    const vmmem_map *m0 = vmmem_space_read_begin(s, &sec);
+    pthread_t msg;
+    bool started = m0 != NULL && pthread_create(&msg, NULL, edl_message_main, e) == 0;
+    if (started) {
+        /* The message thread has published its map (and holds the vhost
+         * lock) once a snapshot differs from m0; it then waits for us. */
+        for (;;) {
+            vmmem_map *now = vmmem_space_snapshot(s);
+            bool moved = now != m0;
+            vmmem_map_unref(now);
+            if (moved)
+                break;
+            sched_yield();
+        }
+        if (e->op == 0)
+            e->dev_rc = vmmem_vhost_set_mem_table(e->v, e->mine, 1);
+        else if (e->op == 1)
+            e->dev_rc = vmmem_vhost_add_region(e->v, e->mine);
+        else
+            e->dev_rc = vmmem_vhost_remove_region(e->v, e->mine);
+        e->dev_code_after = vmmem_last_error()->code;
+    }
+    vmmem_space_read_end(&sec);
+    if (started)
+        pthread_join(msg, NULL);
+    pthread_mutex_lock(&e->lock);
+    e->dev_done = true;
+    pthread_cond_signal(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+    return NULL;
+}
+
+static void test_writer_inside_section_edeadlk(void)
+{
+    static const char *const names[] = {"set_mem_table", "add_region", "remove_region"};
+    for (int op = 0; op < 3; op++) {
+        struct fe a, b, c;
+        fe_open(&a, "edl-a", K64, 0x11);
+        fe_open(&b, "edl-b", K64, 0x22);
+        fe_open(&c, "edl-c", K64, 0x33);
+        vmmem_vhost *v = new_vhost(0);
+        struct vmmem_vhost_region ra = vreg(a.fd, 0, K64, uaddr_of(a.p), 0);
+        struct vmmem_vhost_region rb = vreg(b.fd, 0, K64, B_UADDR, 0);
+        struct vmmem_vhost_region rc = vreg(c.fd, 0x100000, K64, G_UADDR, 0);
+        VT_ASSERT_RC(vmmem_vhost_set_mem_table(v, &ra, 1), 0);
+        struct edl *e = calloc(1, sizeof *e); /* leaked if the threads hang */
+        CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+        e->v = v;
+        e->op = op;
+        e->theirs = &rb;
+        e->mine = op == 2 ? &ra : &rc;
+        e->dev_rc = e->msg_rc = 1;
+        pthread_mutex_init(&e->lock, NULL);
+        pthread_cond_init(&e->cond, NULL);
+        pthread_t dev;
+        CU_ASSERT_FATAL(pthread_create(&dev, NULL, edl_device_main, e) == 0);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 30; /* only the bug gets near this */
+        pthread_mutex_lock(&e->lock);
+        int w = 0;
+        while (!e->dev_done && w == 0)
+            w = pthread_cond_timedwait(&e->cond, &e->lock, &until);
+        bool done = e->dev_done;
+        pthread_mutex_unlock(&e->lock);
+        if (!done) {
+            fprintf(stdout, "\n    %s from inside a read section hung (deadlock)\n", names[op]);
+            CU_FAIL("writer call inside a read section deadlocked");
+            pthread_detach(dev);
+            continue; /* v, e and the fds stay with the stuck threads */
+        }
+        pthread_join(dev, NULL);
+        if (e->dev_rc != -EDEADLK)
+            fprintf(stdout, "\n    %s: ", names[op]);
+        VT_ASSERT_RC(e->dev_rc, -EDEADLK);
+        VT_ASSERT_RC(e->dev_code_after, -EDEADLK);
+        VT_ASSERT_RC(e->msg_rc, 0);
+        /* The failed call changed nothing: the message thread's table. */
+        CU_ASSERT_EQUAL(vmmem_vhost_num_regions(v), 1);
+        uint64_t gpa = 1, len = 16;
+        VT_ASSERT_RC(translate(v, B_UADDR + 0x10, &gpa, &len), 0);
+        CU_ASSERT_EQUAL(gpa, 0x10);
+        uint8_t y = 0x22;
+        CU_ASSERT_TRUE(guest_has(v, 0x10, &y, 1));
+        CU_ASSERT_TRUE(guest_hole(v, 0x100000));
+        pthread_cond_destroy(&e->cond);
+        pthread_mutex_destroy(&e->lock);
+        free(e);
+        vmmem_vhost_free(v);
+        fe_close(&c);
+        fe_close(&b);
+        fe_close(&a);
+    }
+}
+
 /* ---- 4. snapshots while the table changes -------------------------------- */
 
 #define FIXED_GPA 0x0ull
@@ -1388,6 +1515,8 @@ static const struct vt_test vhost_tests[] = {
     {"map options apply to published maps", test_map_options},
     {"SET_LOG_BASE: table, ADD_MEM_REG, SET_MEM_TABLE all log", test_log_base},
     {"translating inside a read section while SET_MEM_TABLE waits", test_section_translate_during_set},
+    {"set_mem_table/add/remove inside a read section: -EDEADLK, no hang",
+     test_writer_inside_section_edeadlk},
     {"reader snapshots while ADD/REM run (0.5 s)", test_concurrent_add_remove},
     {NULL, NULL},
 };

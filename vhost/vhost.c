@@ -23,6 +23,17 @@ struct entry {
  *   wlock - serializes table changes (held across the publication);
  *   lock  - guards t and n, held only to read them or swap them.
  * A writer reads t under wlock alone: only writers change it.
+ *
+ * Lock order (see also space.c and harvest.c):
+ *   read section of the space -> lock            (translations)
+ *   wlock -> space lock -> map lock -> log_lock  (table changes)
+ *   wlock -> lock                                (the swap after publishing)
+ * wlock is held while the space waits for its readers, so a thread inside a
+ * read section must never wait for wlock: set_mem_table, add_region and
+ * remove_region fail with -EDEADLK from inside one before taking it
+ * (vmmem__space_writer_check), as the space's own writers do.  Nothing is
+ * taken under lock, and lock is never held across a wait.  The log calls
+ * (set_log_base, clear_log) take only the space's lock, with the same check.
  */
 struct vmmem_vhost {
     pthread_mutex_t wlock;
@@ -240,6 +251,8 @@ int vmmem_vhost_set_mem_table(vmmem_vhost *v, const struct vmmem_vhost_region *t
         make_spec(&t[i], &specs[i], &bufs[i]);
     }
     vmmem_map *m = NULL;
+    if ((rc = vmmem__space_writer_check(v->space)) < 0)
+        goto out;
     pthread_mutex_lock(&v->wlock);
     const struct vmmem_map_options *o = v->have_opts ? &v->opts : NULL;
     if (n > 0) {
@@ -275,7 +288,7 @@ int vmmem_vhost_add_region(vmmem_vhost *v, const struct vmmem_vhost_region *r)
     if (v == NULL || r == NULL)
         return vmmem__err(-EINVAL, "vmmem_vhost_add_region: NULL argument");
     int rc = check_one(r, 0);
-    if (rc < 0)
+    if (rc < 0 || (rc = vmmem__space_writer_check(v->space)) < 0)
         return rc;
     pthread_mutex_lock(&v->wlock);
     struct entry *nt = NULL;
@@ -315,8 +328,10 @@ int vmmem_vhost_remove_region(vmmem_vhost *v, const struct vmmem_vhost_region *r
 {
     if (v == NULL || r == NULL)
         return vmmem__err(-EINVAL, "vmmem_vhost_remove_region: NULL argument");
+    int rc = vmmem__space_writer_check(v->space);
+    if (rc < 0)
+        return rc;
     pthread_mutex_lock(&v->wlock);
-    int rc = 0;
     size_t i;
     for (i = 0; i < v->n; i++) {
         const struct vmmem_vhost_region *e = &v->t[i].r;
@@ -342,9 +357,7 @@ int vmmem_vhost_uaddr_to_gpa(vmmem_vhost *v, uint64_t uaddr, vmmem_gaddr_t *gpa,
 {
     if (v == NULL || gpa == NULL)
         return vmmem__err(-EINVAL, "vmmem_vhost_uaddr_to_gpa: NULL argument");
-    int rc = vmmem__err_addr(VMMEM_EINVALID_ADDRESS, uaddr,
-                             "front-end user address 0x%" PRIx64 " is in no vhost-user region",
-                             uaddr);
+    int rc = VMMEM_EINVALID_ADDRESS;
     pthread_mutex_lock(&v->lock);
     for (size_t i = 0; i < v->n; i++) {
         const struct vmmem_vhost_region *e = &v->t[i].r;
@@ -359,5 +372,8 @@ int vmmem_vhost_uaddr_to_gpa(vmmem_vhost *v, uint64_t uaddr, vmmem_gaddr_t *gpa,
         break;
     }
     pthread_mutex_unlock(&v->lock);
+    if (rc < 0) /* a success leaves the caller's error detail alone */
+        vmmem__err_addr(rc, uaddr,
+                        "front-end user address 0x%" PRIx64 " is in no vhost-user region", uaddr);
     return rc;
 }

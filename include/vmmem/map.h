@@ -190,9 +190,17 @@ VMMEM_EXPORT int vmmem_store(const vmmem_map *m, vmmem_gaddr_t addr, size_t size
  * nothing could be moved (the fd's -errno, or VMMEM_EINVALID_ADDRESS).
  * A read-only region ends read_from_fd like a hole (VMMEM_EREAD_ONLY when it
  * is the first one).  End of file moves 0 bytes and returns 0.
- * The *_exact variants call the above once and return 0, VMMEM_EPARTIAL
- * (completed = bytes moved; they do not retry a short transfer), or the
- * error above when nothing was moved.
+ * The all-or-error variants (read_exact_from_fd, write_all_to_fd) behave
+ * as read_exact/write_all users expect.  They check the whole guest range
+ * first: a hole at the first byte is VMMEM_EINVALID_ADDRESS, one further on
+ * VMMEM_EPARTIAL (addr = the first unbacked byte, completed = 0), a
+ * read-only byte (read_exact) VMMEM_EREAD_ONLY; such a failure moves no
+ * byte, so guest memory, the fd's position and its data are unchanged.
+ * Then they continue short transfers (pipes, sockets) and retry EINTR until
+ * count bytes moved (0), end of file or a sink taking nothing
+ * (VMMEM_EPARTIAL, completed = bytes moved, addr = the next guest byte), or
+ * an error (the fd's -errno, e.g. -EAGAIN on a non-blocking fd; expected
+ * and completed say how much had moved).
  */
 VMMEM_EXPORT int64_t vmmem_read_from_fd(const vmmem_map *m, vmmem_gaddr_t addr, int fd,
                                         size_t count);

@@ -16,9 +16,11 @@
  * VMMEM_PROVIDER_ABI_VERSION of the core (a different value is refused with
  * VMMEM_EABI); struct_size tells the core how many fields the plugin knows.
  * Fields are only ever appended, so a plugin built against an older header
- * of the same ABI version keeps working, and a NULL or absent slot becomes a
- * clean error from the core, never a call through a bad pointer.  Every
- * field up to and including unmap is required.  The core keeps its own
+ * of the same ABI version keeps working: the core reads nothing of a table
+ * past its struct_size (a slot beyond it is absent, whatever lies after the
+ * table in the plugin's memory), and a NULL or absent slot becomes a clean
+ * error from the core, never a call through a bad pointer.  Every field up
+ * to and including unmap is required.  The core keeps its own
  * full-size copy of each provider table; hooks receive that copy as p (so
  * use p->user, not the address of your static table).
  *

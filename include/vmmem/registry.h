@@ -18,8 +18,16 @@
  * looked, which relative VMMEM_PLUGIN_PATH entries it ignored and how many
  * plugin files failed to load.
  *
- * A plugin file that is world-writable, or whose directory is, is refused
- * with -EPERM: anyone could swap in code that the VMM would run.
+ * Trust: anyone who could change a plugin could swap in code that the VMM
+ * would run.  A plugin is opened once and that descriptor is checked and
+ * loaded (on Linux dlopen of /proc/self/fd/N), so the file cannot be swapped
+ * between the checks and the load.  Refused with -EPERM, naming the culprit:
+ * a file owned by anyone but root or the process's (effective) user, or
+ * group- or world-writable; likewise any directory from its own up to "/",
+ * above the path given and above the file's real location (symlinks),
+ * except that a sticky directory such as /tmp may be writable by others
+ * when it is above the file's own directory (others cannot rename what they
+ * do not own in it).  Windows: no such check (ACLs decide).
  *
  * A plugin is never unloaded while a region made by one of its providers is
  * alive: regions hold a reference to it.
@@ -54,8 +62,9 @@ VMMEM_EXPORT void vmmem_default_registry_release(void);
 
 /*
  * Load one plugin file (an absolute path).  Errors, each naming the file:
- * -EINVAL (relative path), -ENOENT (missing file), -EPERM (world-writable
- * file or directory), VMMEM_ENOT_PLUGIN (not a
+ * -EINVAL (relative path), -ENOENT (missing file), -EPERM (a file or a
+ * directory anyone but root or this user could change, see above),
+ * VMMEM_ENOT_PLUGIN (not a regular file, not a
  * loadable object, or no entry symbol), VMMEM_EABI (ABI version mismatch or
  * a struct too small), VMMEM_EPROVIDER (a provider without map/unmap, a bad
  * name, no providers), the plugin's own code when its entry refuses, VMMEM_EDUPLICATE (a provider name already in the

@@ -103,7 +103,9 @@ VMMEM_EXPORT int vmmem_slice_store(const vmmem_slice *s, size_t off, size_t size
  * VMMEM_EINVALID_ADDRESS with the hole's address in it->addr and in
  * vmmem_last_error()->addr, or VMMEM_EOVERFLOW when the remaining range
  * wraps past 2^64 (checked before each slice, so a wrapping range fails on
- * the first call; ending exactly at 2^64 is fine).
+ * the first call; ending exactly at 2^64 is fine).  A slice covers at most
+ * the rest of its region, and at most 1 MiB of a map-on-access region (each
+ * slice there is one mapping of the provider's).
  *
  * Dirty marks: a slice carries its region's bitmap when one exists; whether
  * it marks is decided at each write by the map's tracking switch, so a slice
@@ -114,12 +116,26 @@ typedef struct vmmem_slice_iter {
     const vmmem_map *map; /* the map walked */
     vmmem_gaddr_t addr; /* next address to visit */
     uint64_t remaining; /* bytes left */
-    int state;          /* 0 running, 1 finished */
+    int state;          /* bit 0: finished; bits 8-15: the access asked for
+                           (vmmem_slices_begin_prot), 0 for each region's own.
+                           Packed here so the struct keeps its 0.1 layout. */
 } vmmem_slice_iter;
 
 /* Start iterating [addr, addr+len) of m. */
 VMMEM_EXPORT void vmmem_slices_begin(vmmem_slice_iter *it, const vmmem_map *m, vmmem_gaddr_t addr,
                                      uint64_t len);
+/*
+ * As vmmem_slices_begin, with the access the slices are for (as
+ * vmmem_get_slice_prot): VMMEM_PROT_READ walks map-on-access memory mapped
+ * read-only, e.g. buffers a Xen front-end granted read-only (a virtio
+ * driver's out-buffers), which vmmem_slices_begin cannot map on a writable
+ * region; writes through those slices fail with VMMEM_EREAD_ONLY.
+ * VMMEM_PROT_RW reaching a read-only region ends the walk with
+ * VMMEM_EREAD_ONLY (nothing mapped for it); any other prot makes the first
+ * next fail with -EINVAL.
+ */
+VMMEM_EXPORT void vmmem_slices_begin_prot(vmmem_slice_iter *it, const vmmem_map *m,
+                                          vmmem_gaddr_t addr, uint64_t len, int prot);
 /* The next slice into *out: 1, 0 at the end, or an error (once). */
 VMMEM_EXPORT int vmmem_slices_next(vmmem_slice_iter *it, vmmem_slice *out);
 

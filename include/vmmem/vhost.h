@@ -55,6 +55,13 @@ VMMEM_EXPORT int vmmem_vhost_new(vmmem_vhost **out, vmmem_registry *reg, size_t 
                                  const struct vmmem_map_options *opts);
 VMMEM_EXPORT void vmmem_vhost_free(vmmem_vhost *v);
 
+/*
+ * Table changes publish a new map of the space and wait for its readers.
+ * Called by a thread inside a read section of vmmem_vhost_space(v) (which
+ * would wait for itself), set_mem_table, add_region, remove_region,
+ * set_log_base and clear_log fail with -EDEADLK and change nothing; the
+ * translation (uaddr_to_gpa) and snapshots work anywhere.
+ */
 /* SET_MEM_TABLE: replace every region (n may be 0: no memory). */
 VMMEM_EXPORT int vmmem_vhost_set_mem_table(vmmem_vhost *v, const struct vmmem_vhost_region *t,
                                            size_t n);

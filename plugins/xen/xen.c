@@ -25,6 +25,12 @@
  * is duplicated), flags= (must name this provider's model), prot=r|rw,
  * cache=N (lazy grant regions only).  The Xen page size is 4 KiB and must
  * equal the host's.
+ *
+ * Sizes come from hostile tables, so nothing is allocated per page of a
+ * region: a foreign region is mapped in batches of XEN_BATCH_PAGES frames
+ * (768 KiB of arrays at most), and one grant mapping (an in-advance region,
+ * or one access to a per-access region) covers at most XEN_GRANT_MAX_PAGES
+ * pages (4 GiB, an 8 MiB request; more is VMMEM_EUNSUPPORTED).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +54,14 @@
 #define XEN_FLAG_NO_ADVANCE_MAP 0x8u
 
 #define XEN_CACHE_MAX 1024u
+/* Frames per IOCTL_PRIVCMD_MMAPBATCH_V2 of a foreign region (256 MiB; its
+ * arrays take 768 KiB): larger regions are mapped batch by batch. */
+#define XEN_BATCH_PAGES ((size_t)1 << 16)
+/* Grant pages in one mapping (4 GiB; its request takes 8 MiB): a larger
+ * in-advance region, or a larger single access to a per-access region, is
+ * refused with VMMEM_EUNSUPPORTED.  (gntdev's own default limit is 65536
+ * pages per request, its "limit" module parameter.) */
+#define XEN_GRANT_MAX_PAGES ((size_t)1 << 20)
 
 enum xen_kind { KIND_UNIX, KIND_FOREIGN, KIND_GRANT };
 
@@ -258,33 +272,17 @@ static void region_free(struct xen_region *x)
 
 /* ---- foreign: privcmd ---- */
 
-static int foreign_map(const struct vmmem_region_spec *spec, struct xen_region *x)
+/* Map frames [first, first + n) of the region into the privcmd window at
+ * w (w covers exactly those pages).  arr and err hold n entries. */
+static int foreign_batch(const struct vmmem_region_spec *spec, struct xen_region *x, void *w,
+                         size_t first, size_t n, uint64_t *arr, int *err)
 {
-    if (x->npages > UINT32_MAX)
-        return host->set_error(VMMEM_EOVERFLOW,
-                               "xen-foreign region at 0x%llx: %zu pages exceed one batch",
-                               (unsigned long long)spec->addr, x->npages);
-    uint64_t *arr = malloc(x->npages * sizeof *arr);
-    int *err = calloc(x->npages, sizeof *err);
-    if (arr == NULL || err == NULL) {
-        free(arr);
-        free(err);
-        return host->set_error(-ENOMEM, "out of memory for %zu frame numbers", x->npages);
-    }
-    for (size_t i = 0; i < x->npages; i++)
-        arr[i] = x->frame0 + i;
-    int rc = 0;
-    void *a = mmap(NULL, x->len, x->prot, MAP_SHARED, x->fd, 0);
-    if (a == MAP_FAILED) {
-        int e = errno;
-        rc = host->set_error(-e, "xen-foreign region at 0x%llx: cannot reserve %zu bytes on %s: %s",
-                             (unsigned long long)spec->addr, x->len, x->dev, strerror(e));
-        goto out;
-    }
+    for (size_t i = 0; i < n; i++)
+        arr[i] = x->frame0 + first + i;
     struct xen_privcmd_mmapbatch_v2 batch = {
-        .num = (uint32_t)x->npages,
+        .num = (uint32_t)n,
         .dom = (uint16_t)x->domid,
-        .addr = (uint64_t)(uintptr_t)a,
+        .addr = (uint64_t)(uintptr_t)w,
         .arr = arr,
         .err = err,
     };
@@ -292,35 +290,78 @@ static int foreign_map(const struct vmmem_region_spec *spec, struct xen_region *
      * paged out.  Any other failure: err[] means nothing. */
     if (ioctl(x->fd, XEN_IOCTL_PRIVCMD_MMAPBATCH_V2, &batch) < 0 && errno != ENOENT) {
         int e = errno;
-        munmap(a, x->len);
-        rc = host->set_error(-e,
-                             "xen-foreign region at 0x%llx: IOCTL_PRIVCMD_MMAPBATCH_V2 of %zu "
-                             "frames of domain %u from frame 0x%llx failed: %s",
-                             (unsigned long long)spec->addr, x->npages, x->domid,
-                             (unsigned long long)x->frame0, strerror(e));
-        goto out;
+        return host->set_error(-e,
+                               "xen-foreign region at 0x%llx: IOCTL_PRIVCMD_MMAPBATCH_V2 of %zu "
+                               "frames of domain %u from frame 0x%llx failed: %s",
+                               (unsigned long long)spec->addr, n, x->domid,
+                               (unsigned long long)arr[0], strerror(e));
     }
-    size_t bad = 0, first = 0;
-    for (size_t i = 0; i < x->npages; i++)
+    size_t bad = 0, f = 0;
+    for (size_t i = 0; i < n; i++)
         if (err[i] != 0 && bad++ == 0)
-            first = i;
-    if (bad > 0) {
-        int e = err[first] < 0 ? -err[first] : EIO;
-        munmap(a, x->len);
-        rc = host->set_error(-e,
-                             "xen-foreign region at 0x%llx: domain %u guest frame 0x%llx (guest "
-                             "address 0x%llx) could not be mapped: %s%s (%zu of %zu frames "
-                             "failed)",
-                             (unsigned long long)spec->addr, x->domid,
-                             (unsigned long long)arr[first],
-                             (unsigned long long)(arr[first] << XEN_PAGE_SHIFT), strerror(e),
-                             e == ENOENT ? ", paged out" : "", bad, x->npages);
-        goto out;
+            f = i;
+    if (bad == 0)
+        return 0;
+    int e = err[f] < 0 ? -err[f] : EIO;
+    return host->set_error(-e,
+                           "xen-foreign region at 0x%llx: domain %u guest frame 0x%llx (guest "
+                           "address 0x%llx) could not be mapped: %s%s (%zu of %zu frames failed)",
+                           (unsigned long long)spec->addr, x->domid, (unsigned long long)arr[f],
+                           (unsigned long long)(arr[f] << XEN_PAGE_SHIFT), strerror(e),
+                           e == ENOENT ? ", paged out" : "", bad, n);
+}
+
+/*
+ * The whole region in batches of at most XEN_BATCH_PAGES frames, so the
+ * frame and error arrays stay small (12 bytes a frame) however large the
+ * region a table asks for.  A region of one batch is one mmap of the device;
+ * a larger one reserves its address range, then maps each batch into it as
+ * a device mapping of its own (the first MMAPBATCH on a privcmd mapping must
+ * cover all of it).
+ */
+static int foreign_map(const struct vmmem_region_spec *spec, struct xen_region *x)
+{
+    size_t chunk = x->npages < XEN_BATCH_PAGES ? x->npages : XEN_BATCH_PAGES;
+    bool one = x->npages <= XEN_BATCH_PAGES;
+    void *a = one ? mmap(NULL, x->len, x->prot, MAP_SHARED, x->fd, 0)
+                  : mmap(NULL, x->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                         -1, 0);
+    if (a == MAP_FAILED) {
+        int e = errno;
+        return host->set_error(-e,
+                               "xen-foreign region at 0x%llx: cannot reserve %zu bytes of "
+                               "address space%s%s: %s",
+                               (unsigned long long)spec->addr, x->len, one ? " on " : "",
+                               one ? x->dev : "", strerror(e));
     }
-    x->addr = a;
-out:
+    uint64_t *arr = malloc(chunk * sizeof *arr);
+    int *err = calloc(chunk, sizeof *err);
+    int rc = 0;
+    if (arr == NULL || err == NULL)
+        rc = host->set_error(-ENOMEM, "out of memory for %zu frame numbers", chunk);
+    for (size_t first = 0; rc == 0 && first < x->npages; first += chunk) {
+        size_t n = x->npages - first < chunk ? x->npages - first : chunk;
+        uint8_t *w = (uint8_t *)a + first * XEN_PAGE_SIZE;
+        /* (MAP_FIXED inside the reservation: munmap of a releases it.) */
+        void *got =
+            one ? w : mmap(w, n * XEN_PAGE_SIZE, x->prot, MAP_SHARED | MAP_FIXED, x->fd, 0);
+        if (got != w) {
+            int e = errno;
+            rc = host->set_error(-e,
+                                 "xen-foreign region at 0x%llx: mapping %zu bytes of %s at "
+                                 "offset 0x%llx of the region failed: %s",
+                                 (unsigned long long)spec->addr, n * (size_t)XEN_PAGE_SIZE, x->dev,
+                                 (unsigned long long)(first * XEN_PAGE_SIZE), strerror(e));
+            break;
+        }
+        rc = foreign_batch(spec, x, w, first, n, arr, err);
+    }
     free(arr);
     free(err);
+    if (rc < 0)
+        munmap(a, x->len);
+    else
+        x->addr = a;
     return rc;
 }
 
@@ -335,8 +376,14 @@ static const char *prot_text(int prot)
 static int grant_map_pages(const struct xen_region *x, size_t first, size_t n, int prot,
                            struct gmap *g)
 {
-    if (n > UINT32_MAX || n > SIZE_MAX / XEN_PAGE_SIZE)
-        return host->set_error(VMMEM_EOVERFLOW, "xen-grant: %zu pages in one mapping", n);
+    if (n > XEN_GRANT_MAX_PAGES)
+        return host->set_error(VMMEM_EUNSUPPORTED,
+                               "xen-grant region at 0x%llx: a mapping of %zu pages (guest "
+                               "0x%llx, %zu bytes) is more than the %zu pages this plugin maps "
+                               "at once",
+                               (unsigned long long)x->gaddr, n,
+                               (unsigned long long)(x->gaddr + first * XEN_PAGE_SIZE),
+                               n * (size_t)XEN_PAGE_SIZE, XEN_GRANT_MAX_PAGES);
     size_t sz = xen_gntdev_map_size(n);
     struct xen_gntdev_map_grant_ref *req = calloc(1, sz);
     if (req == NULL)

@@ -1,8 +1,8 @@
 /*
  * Test plugin "oldsize": providers built against an "older header" of the
- * same ABI: struct_size ends before begin_access, so the core must treat
- * begin_access/end_access as absent even though the slots hold poisoned
- * functions here (they count calls in errors; the core must never call them).
+ * same ABI: the tables are a frozen copy of the old layout, which ends
+ * before begin_access, so the core must read nothing past struct_size and
+ * treat begin_access/end_access as absent.
  *
  *  - "test-old": an ordinary provider (host pointer): must load and work.
  *  - "test-oldlazy": returns mapping->host == NULL without (visible)
@@ -60,59 +60,73 @@ static void old_unmap(const struct vmmem_provider *p, const struct vmmem_region_
     VT_INC(c->unmaps);
 }
 
-static int poison_begin(const struct vmmem_provider *p, const struct vmmem_mapping *m,
-                        uint64_t offset, size_t len, int prot, struct vmmem_access *acc)
-{
-    struct vt_counts *c = p->user;
-    (void)m;
-    (void)offset;
-    (void)len;
-    (void)prot;
-    (void)acc;
-    VT_INC(c->errors);
-    return -EFAULT;
-}
-
-static void poison_end(const struct vmmem_provider *p, const struct vmmem_mapping *m,
-                       struct vmmem_access *acc)
-{
-    struct vt_counts *c = p->user;
-    (void)m;
-    (void)acc;
-    VT_INC(c->errors);
-}
-
 static const struct vmmem_option_desc no_options[] = {
     {NULL, 0, NULL},
 };
 
-static const struct vmmem_provider old_provider = {
-    .abi_version = VMMEM_PROVIDER_ABI_VERSION,
-    .struct_size = offsetof(struct vmmem_provider, begin_access),
-    .name = "test-old",
-    .description = "test: provider from an older header",
-    .options = no_options,
-    .user = &old_counts,
-    .map = old_map,
-    .unmap = old_unmap,
-    .begin_access = poison_begin,
-    .end_access = poison_end,
+/*
+ * A frozen copy of the provider table as an older header of the same ABI
+ * declared it: the fields up to unmap, nothing after.  Never update it when
+ * provider.h grows: it stands for a plugin built before that.
+ */
+struct old_provider {
+    uint32_t abi_version;
+    uint32_t struct_size;
+    const char *name;
+    const char *description;
+    const struct vmmem_option_desc *options;
+    void *user;
+    int (*map)(const struct vmmem_provider *p, const struct vmmem_region_spec *spec,
+               struct vmmem_mapping *out);
+    void (*unmap)(const struct vmmem_provider *p, const struct vmmem_region_spec *spec,
+                  struct vmmem_mapping *m);
 };
 
-static const struct vmmem_provider oldlazy_provider = {
+/*
+ * "test-old" is followed in memory by whatever the linker put there; here
+ * it is pinned to a non-NULL word then a NULL one, so a core that reads the
+ * (absent) begin_access/end_access slots sees "only one access hook" and
+ * refuses the plugin, with or without a sanitizer.  "test-oldlazy" stands
+ * alone, so such a read is a global-buffer-overflow under ASan.
+ */
+static const struct {
+    struct old_provider p;
+    uintptr_t after[2];
+} old_blob = {
+    {
+        .abi_version = VMMEM_PROVIDER_ABI_VERSION,
+        .struct_size = sizeof(struct old_provider),
+        .name = "test-old",
+        .description = "test: provider from an older header",
+        .options = no_options,
+        .user = &old_counts,
+        .map = old_map,
+        .unmap = old_unmap,
+    },
+    {1, 0},
+};
+
+static const struct old_provider oldlazy_provider = {
     .abi_version = VMMEM_PROVIDER_ABI_VERSION,
-    .struct_size = offsetof(struct vmmem_provider, begin_access),
+    .struct_size = sizeof(struct old_provider),
     .name = "test-oldlazy",
-    .description = "test: map-on-access without visible access hooks",
+    .description = "test: map-on-access without access hooks",
     .options = no_options,
     .user = &oldlazy_counts,
     .map = old_map,
     .unmap = old_unmap,
-    .begin_access = poison_begin,
-    .end_access = poison_end,
 };
 
-static const struct vmmem_provider *const providers[] = {&old_provider, &oldlazy_provider};
+/* The old layout is the current one cut before begin_access. */
+_Static_assert(sizeof(struct old_provider) == offsetof(struct vmmem_provider, begin_access),
+               "old_provider must be the current table cut before begin_access");
+
+/* oldlazy first: a core reading past it trips ASan before test-old's
+ * pinned words decide anything. */
+static const struct vmmem_provider *const providers[] = {
+    (const struct vmmem_provider *)(const void *)&oldlazy_provider,
+    (const struct vmmem_provider *)(const void *)&old_blob.p,
+};
 
 static const struct vmmem_plugin plugin = {
     .abi_version = VMMEM_PROVIDER_ABI_VERSION,
