@@ -46,7 +46,12 @@ fi
 # ---- 1. build -----------------------------------------------------------------
 rm -rf "$work"
 mkdir -p "$work/src/libvmmem"
-git ls-files -z | (cd "$top" && tar --null -T - -cf -) | tar -C "$work/src/libvmmem" -xf -
+# The tracked files (a clean tree); without git, everything but build/.
+if git rev-parse --git-dir >/dev/null 2>&1; then
+    git ls-files -z | tar --null -T - -cf - | tar -C "$work/src/libvmmem" -xf -
+else
+    tar --exclude=./build --exclude=./.sconsign.dblite -cf - . | tar -C "$work/src/libvmmem" -xf -
+fi
 t0=$(date +%s)
 if (cd "$work/src/libvmmem" &&
     DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" dpkg-buildpackage -us -uc -b) \
