@@ -21,8 +21,8 @@ update=0
 command -v abidw >/dev/null 2>&1 && command -v abidiff >/dev/null 2>&1 || {
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     echo "abi-check: installing abigail-tools" >&2
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq abigail-tools >/dev/null ||
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq abigail-tools >/dev/null ||
         { echo "abi-check: cannot install abigail-tools" >&2; exit 1; }
 }
 scons -Q build/release/core >/dev/null || { echo "abi-check: build failed" >&2; exit 1; }

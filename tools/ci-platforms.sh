@@ -54,19 +54,19 @@ if [ -n "$need" ]; then
     $SUDO dpkg --add-architecture arm64
     $SUDO dpkg --add-architecture i386
     # An index of one architecture may be mid-sync on the mirror: go on.
-    $SUDO apt-get update -qq || echo "ci-platforms: apt-get update reported errors; trying anyway" >&2
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq || echo "ci-platforms: apt-get update reported errors; trying anyway" >&2
     # Dry run first: when the mirror's i386/arm64 indexes lag behind amd64
     # (security updates), apt "solves" multiarch by removing libc6-dev and the
     # compilers.  Never let it: skip the other platforms instead, saying why.
-    plan=$(DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -s --no-install-recommends $need 2>&1)
+    plan=$(DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -s --no-install-recommends $need 2>&1)
     if [ $? -ne 0 ] || echo "$plan" | grep -q '^Remv '; then
         echo "ci-platforms: SKIPPED: installing$need would fail or remove packages:" >&2
         echo "$plan" | grep -E '^(Remv|E:)' | head -20 >&2
         echo "platforms: skipped (toolchains not installable on this machine now)"
         exit 0
     fi
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need \
-        >/dev/null || { echo "ci-platforms: apt-get install failed" >&2; exit 1; }
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $need \
+        >/dev/null || { echo "ci-platforms: apt-get -o DPkg::Lock::Timeout=600 install failed" >&2; exit 1; }
 fi
 # After the install, what the steps use must be there: say which is missing
 # rather than fail deep inside a build.

@@ -38,8 +38,8 @@ done
 [ -f /usr/include/CUnit/Basic.h ] || need="$need libcunit1-dev"
 if [ -n "$need" ]; then
     echo "deb: installing$need"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need \
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $need \
         >/dev/null || { echo "deb: cannot install$need"; exit 1; }
 fi
 

@@ -11,5 +11,5 @@ command -v qemu-system-x86_64 >/dev/null 2>&1 || need="$need qemu-system-x86"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "deps-doc: installing$need" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null
+$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $need >/dev/null

@@ -15,5 +15,5 @@ command -v clang-tidy >/dev/null 2>&1 || need="$need clang-tidy"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "deps-hardening: installing$need" >&2
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need >/dev/null
+$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq $need >/dev/null
