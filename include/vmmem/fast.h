@@ -266,6 +266,17 @@ static VMMEM__ALWAYS_INLINE void vmmem__fast_copy(uint8_t *d, const uint8_t *s, 
     }
 }
 
+/* What vmmem__fast_span guarantees of the first piece n0 of len (all of it,
+ * or more than 8 bytes with more than 8 left), told to the compiler so that
+ * it sees every copy stays inside the caller's buffer: without it, GCC's
+ * -Wstringop-overflow/-Warray-bounds (with -fsanitize) flag a small
+ * constant len. */
+#define VMMEM__PIECES(n0, len)                                                              \
+    do {                                                                                    \
+        if ((n0) != (len) && ((n0) <= 8 || (n0) > (len) || (len) - (n0) <= 8))              \
+            __builtin_unreachable();                                                        \
+    } while (0)
+
 /* [addr, addr+len) in one ordinary region, or across the seam into the
  * touching next one, every piece over 8 bytes, each region allowing need:
  * the host pointers and the length of the first piece; else 0. */
@@ -312,6 +323,7 @@ static inline int vmmem_fast_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, 
     size_t n0;
     if (m != NULL && buf != NULL && len > 8 &&
         vmmem__fast_span(m, addr, len, VMMEM__FASTBIT_R, &p0, &p1, &n0)) {
+        VMMEM__PIECES(n0, len);
         vmmem__fast_copy((uint8_t *)buf, p0, n0);
         if (n0 != len)
             vmmem__fast_copy((uint8_t *)buf + n0, p1, len - n0);
@@ -330,6 +342,7 @@ static inline int vmmem_fast_write_slice(const vmmem_map *m, vmmem_gaddr_t addr,
     size_t n0;
     if (m != NULL && buf != NULL && len > 8 &&
         vmmem__fast_span(m, addr, len, VMMEM__FASTBIT_W, &p0, &p1, &n0)) {
+        VMMEM__PIECES(n0, len);
         vmmem__fast_copy(p0, (const uint8_t *)buf, n0);
         if (n0 != len)
             vmmem__fast_copy(p1, (const uint8_t *)buf + n0, len - n0);
