@@ -115,6 +115,13 @@ int main(int argc, char **argv)
         return 1;
     }
     d.capacity = (uint64_t)size / SECTOR;
+    /* Load the providers now, not at the first memory table: a missing
+     * "file" provider is a start-up error, and the plugins' descriptors
+     * (kept open while loaded) are there before the first front-end. */
+    if (vmmem_registry_find(vmmem_default_registry(), "file") == NULL) {
+        blk_log("no 'file' provider: %s (see `vmmem providers`)", vmmem_last_message());
+        return 1;
+    }
     int rc = vmmem_vhost_new(&d.vh, NULL, 0, NULL);
     if (rc < 0) {
         blk_log("vmmem_vhost_new: %s", vmmem_last_message());
