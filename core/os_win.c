@@ -76,7 +76,7 @@ void *vmmem__os_dlopen(const char *path, char *why, size_t whylen)
 int vmmem__os_plugin_open(const char *path, struct vmmem__os_plugin *out, char *why,
                           size_t whylen)
 {
-    struct vmmem__os_file st;
+    struct vmmem__os_file st = {0}; /* gcc -Wmaybe-uninitialized (mingw -O2) */
     int rc = vmmem__os_stat(path, &st);
     if (rc < 0) {
         snprintf(why, whylen, "%s", strerror(-rc));

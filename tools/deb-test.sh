@@ -36,6 +36,7 @@ for t in dpkg-buildpackage:dpkg-dev dh:debhelper lintian:lintian fakeroot:fakero
     command -v "${t%%:*}" >/dev/null 2>&1 || need="$need ${t#*:}"
 done
 [ -f /usr/include/CUnit/Basic.h ] || need="$need libcunit1-dev"
+dpkg -s build-essential >/dev/null 2>&1 || need="$need build-essential" # dpkg-checkbuilddeps
 if [ -n "$need" ]; then
     echo "deb: installing$need"
     apt-get -o DPkg::Lock::Timeout=600 update -qq
