@@ -74,6 +74,14 @@ typedef struct vmmem_harvest_iter {
 } vmmem_harvest_iter;
 VMMEM_EXPORT bool vmmem_harvest_next_run(const vmmem_harvest *h, vmmem_harvest_iter *it,
                                          vmmem_gaddr_t *gpa, uint64_t *len);
+/* The dirty runs of regions a space removed before its last harvest
+ * (vmmem_space_harvest), at the addresses they had; always none after
+ * vmmem_map_harvest.  A migration that keys destination memory by
+ * guest-physical address discards them: the memory left the guest (a
+ * region now at that address entered the layout all-dirty and is sent
+ * whole); one that keys it by memory object sends them. */
+VMMEM_EXPORT bool vmmem_harvest_next_removed_run(const vmmem_harvest *h, vmmem_harvest_iter *it,
+                                                 vmmem_gaddr_t *gpa, uint64_t *len);
 
 /*
  * The vhost-user dirty log: after VHOST_USER_SET_LOG_BASE a back-end maps
