@@ -154,7 +154,7 @@ size_t vmmem_bitmap_collect(vmmem_bitmap *b, uint64_t *words, size_t nwords)
 {
     if (b == NULL)
         return 0;
-    (void)vmmem__bitmap_take(b, words, nwords < b->nwords ? nwords : b->nwords);
-    vmmem__flush_writes(); /* writers test-then-set: see vmmem__bitmap_take */
+    if (vmmem__bitmap_take(b, words, nwords < b->nwords ? nwords : b->nwords) != 0)
+        vmmem__flush_writes(); /* writers test-then-set: see vmmem__harvest_take */
     return b->nwords;
 }

@@ -93,8 +93,11 @@ int64_t vmmem__harvest_take(vmmem_harvest *h, const struct vmmem__harvest_src *e
         dirty += (int64_t)vmmem__bitmap_take(b, hr->words, hr->nwords);
     }
     /* A writer that tested its page bit before the clear had its data
-     * stored when the flush returns; one after it sets the bit again. */
-    vmmem__flush_writes();
+     * stored when the flush returns; one after it sets the bit again.  A
+     * harvest that took nothing needs no flush: a writer that saw a bit set
+     * saw it before the harvest that cleared it, whose flush covered it. */
+    if (dirty != 0)
+        vmmem__flush_writes();
     return dirty;
 }
 

@@ -482,9 +482,11 @@ int vmmem__regions_set_tracking(struct vmmem_region *const *rs, size_t n, bool o
         if (rc < 0)
             return rc; /* words already made stay: harmless, nothing switched */
     }
+    bool turned_on = false;
     for (size_t i = 0; i < n; i++)
-        atomic_store(&rs[i]->bitmap->enabled, on);
-    if (on)
+        turned_on |= !atomic_exchange(&rs[i]->bitmap->enabled, on) && on;
+    /* Only a switch that turned something on has writes in flight to cover. */
+    if (turned_on)
         vmmem__flush_writes();
     return 0;
 }

@@ -204,14 +204,17 @@ static int publish_locked(vmmem_space *s, vmmem_map *m)
             if (rc < 0)
                 return rc;
         }
+        bool turned_on = false;
         for (size_t i = 0; i < m->n; i++) {
             struct vmmem_region *r = m->slots[i].r;
             if (has_region(old, r))
                 continue;
             atomic_store(&r->bitmap->gpa, r->start); /* the log marks where it is now */
-            atomic_store(&r->bitmap->enabled, true);
+            turned_on |= !atomic_exchange(&r->bitmap->enabled, true);
             vmmem__bitmap_mark_all(r->bitmap);
         }
+        if (turned_on) /* a published map's regions may be written through other maps */
+            vmmem__flush_writes();
         for (size_t i = 0; i < old->n; i++) {
             if (has_bitmap(m, old->slots[i].dirty))
                 continue;
