@@ -68,7 +68,20 @@ void vmmem_bitmap_free(vmmem_bitmap *b)
     if (b == NULL)
         return;
     free((void *)atomic_load_explicit(&b->words, memory_order_relaxed));
+    free(b->users); /* empty: every map holding the region is gone */
     free(b);
+}
+
+pthread_mutex_t vmmem__track_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool vmmem__bitmap_set_enabled(vmmem_bitmap *b, bool on)
+{
+    bool was = atomic_exchange(&b->enabled, on);
+    for (size_t i = 0; i < b->nusers; i++) {
+        _Atomic uint32_t *f = &b->users[i]->fast;
+        atomic_store(f, on ? (atomic_load(f) | VMMEM__FAST_T) : (atomic_load(f) & ~VMMEM__FAST_T));
+    }
+    return on && !was;
 }
 
 void vmmem__bitmap_mark(vmmem_bitmap *b, uint64_t off, uint64_t len)

@@ -166,8 +166,17 @@ struct vmmem_bitmap {
     _Atomic(struct vmmem_log *) log; /* attached vhost-user log or NULL */
     size_t nwords;
     _Atomic(_Atomic uint64_t *) words; /* NULL until tracking was first on */
-    char pad_[8];                      /* 64 bytes: marking never writes this line */
+    /* Not in fast.h's mirror: the lookup entries of every map holding this
+     * memory, whose VMMEM__FAST_T bit copies `enabled` (under
+     * vmmem__track_lock), so writers test a bit on the line they have. */
+    struct vmmem_slot **users;
+    size_t nusers, capusers;
 };
+/* Serializes tracking switches and the users lists (a leaf lock). */
+VMMEM_HIDDEN extern pthread_mutex_t vmmem__track_lock;
+/* Switch b (track lock held): `enabled` and every user slot's T bit.
+ * True when it turned on. */
+VMMEM_HIDDEN bool vmmem__bitmap_set_enabled(vmmem_bitmap *b, bool on);
 /* A bitmap without words, not enabled (regions); vmmem_bitmap_new makes
  * standalone ones with words, enabled. */
 VMMEM_HIDDEN int vmmem__bitmap_alloc(vmmem_bitmap **out, uint64_t bytes, uint64_t page_size);
@@ -232,12 +241,12 @@ struct vmmem_slot {
     uint8_t *host; /* NULL for map-on-access */
     struct vmmem_region *r;
     int prot;
-    /* The region's bitmap (never NULL; constant): writers test its switch
-     * after storing. */
+    /* The region's bitmap (never NULL; constant). */
     vmmem_bitmap *dirty;
     /* VMMEM__FAST_R / _W: what the header-inline paths of fast.h may do
      * here without asking (host mapped and readable; host mapped and
-     * writable: they store, then test dirty's switch themselves). */
+     * writable).  VMMEM__FAST_T: tracking is on for the region - every
+     * writer tests it after storing, on the line the lookup loaded. */
     _Atomic uint32_t fast;
     uint32_t pad32_;
     uint64_t pad_; /* 64 bytes: one cache line per slot */
@@ -245,6 +254,7 @@ struct vmmem_slot {
 
 #define VMMEM__FAST_R 1u
 #define VMMEM__FAST_W 2u
+#define VMMEM__FAST_T 4u /* the region's dirty tracking is on (a copy of dirty->enabled) */
 
 /* The fast bits of a slot with host and prot as given.  None when host and
  * start disagree mod 8: the inline paths test only the guest address's
@@ -264,7 +274,11 @@ static inline uint32_t vmmem__fast_bits(const uint8_t *host, uint64_t start, int
 /* Mark a write to slot s (off, len relative to the region), after it. */
 static inline void vmmem__slot_dirty(const struct vmmem_slot *s, uint64_t off, uint64_t len)
 {
-    vmmem__dirty(s->dirty, off, len);
+    atomic_signal_fence(memory_order_seq_cst);
+    if (VMMEM_UNLIKELY(atomic_load_explicit(&((struct vmmem_slot *)s)->fast,
+                                            memory_order_relaxed) &
+                       VMMEM__FAST_T))
+        vmmem__bitmap_mark(s->dirty, off, len);
 }
 
 struct vmmem_map {
@@ -274,6 +288,7 @@ struct vmmem_map {
     uint64_t dirty_page_size;
     atomic_bool tracking;
     pthread_mutex_t lock;   /* serializes tracking switches and log attach */
+    bool registered;        /* its slots are in their bitmaps' users lists */
     struct vmmem_log *log;  /* attached log, a reference (under lock) */
 };
 

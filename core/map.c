@@ -166,7 +166,9 @@ _Static_assert(offsetof(struct vmmem_slot, r) == offsetof(struct vmmem__fast_slo
 _Static_assert(offsetof(struct vmmem_slot, prot) == offsetof(struct vmmem__fast_slot, prot), "prot");
 _Static_assert(offsetof(struct vmmem_slot, dirty) == offsetof(struct vmmem__fast_slot, dirty), "dirty");
 _Static_assert(offsetof(struct vmmem_slot, fast) == offsetof(struct vmmem__fast_slot, fast), "fast");
-_Static_assert(VMMEM__FAST_R == VMMEM__FASTBIT_R && VMMEM__FAST_W == VMMEM__FASTBIT_W, "bits");
+_Static_assert(VMMEM__FAST_R == VMMEM__FASTBIT_R && VMMEM__FAST_W == VMMEM__FASTBIT_W &&
+                   VMMEM__FAST_T == VMMEM__FASTBIT_T,
+               "bits");
 _Static_assert(offsetof(struct vmmem_bitmap, bytes) == offsetof(struct vmmem__fast_bitmap, bytes),
                "bitmap bytes");
 _Static_assert(offsetof(struct vmmem_bitmap, page_shift) ==
@@ -211,8 +213,56 @@ static int cmp_slot(const void *a, const void *b)
     return x->start < y->start ? -1 : (x->start > y->start);
 }
 
+/* Put m's slots in (or take them out of) their bitmaps' users lists, so
+ * that a tracking switch reaches them; a slot starts with the region's
+ * current switch.  -ENOMEM registers nothing. */
+static int map_register(vmmem_map *m)
+{
+    pthread_mutex_lock(&vmmem__track_lock);
+    for (size_t i = 0; i < m->n; i++) {
+        vmmem_bitmap *b = m->slots[i].dirty;
+        if (b->nusers == b->capusers) {
+            size_t cap = b->capusers ? 2 * b->capusers : 4;
+            struct vmmem_slot **u = realloc(b->users, cap * sizeof *u);
+            if (u == NULL) {
+                for (size_t k = i; k-- > 0;)
+                    m->slots[k].dirty->nusers--; /* the last entries are ours */
+                pthread_mutex_unlock(&vmmem__track_lock);
+                return vmmem__err(-ENOMEM, "out of memory");
+            }
+            b->users = u;
+            b->capusers = cap;
+        }
+        b->users[b->nusers++] = &m->slots[i];
+    }
+    for (size_t i = 0; i < m->n; i++)
+        if (atomic_load(&m->slots[i].dirty->enabled))
+            atomic_fetch_or(&m->slots[i].fast, VMMEM__FAST_T);
+    m->registered = true;
+    pthread_mutex_unlock(&vmmem__track_lock);
+    return 0;
+}
+
+static void map_unregister(vmmem_map *m)
+{
+    if (!m->registered)
+        return;
+    pthread_mutex_lock(&vmmem__track_lock);
+    for (size_t i = 0; i < m->n; i++) {
+        vmmem_bitmap *b = m->slots[i].dirty;
+        for (size_t k = 0; k < b->nusers; k++)
+            if (b->users[k] == &m->slots[i]) {
+                b->users[k] = b->users[--b->nusers];
+                break;
+            }
+    }
+    m->registered = false;
+    pthread_mutex_unlock(&vmmem__track_lock);
+}
+
 static void map_destroy(vmmem_map *m)
 {
+    map_unregister(m);
     /* Unmap in reverse address order; harmless, but predictable. */
     for (size_t i = m->n; i-- > 0;)
         vmmem__region_unref(m->slots[i].r);
@@ -268,6 +318,12 @@ int vmmem__map_from_regions(vmmem_map **out, struct vmmem_region *const *rs, siz
             return rc;
         }
     }
+    int rc0 = map_register(m);
+    if (rc0 < 0) {
+        m->n = 0; /* no references were taken yet */
+        map_destroy(m);
+        return rc0;
+    }
     for (size_t i = 0; i < n; i++)
         vmmem__region_ref(m->slots[i].r);
     if (tracking) {
@@ -299,6 +355,8 @@ int vmmem__map_build(vmmem_map **out, vmmem_registry *reg, const struct vmmem_re
         m->slots[m->n++] = slot_of(r);
     }
     qsort(m->slots, m->n, sizeof *m->slots, cmp_slot);
+    if ((rc = map_register(m)) < 0)
+        goto fail;
     if (opts != NULL && (opts->flags & VMMEM_MAP_DIRTY_TRACKING) &&
         (rc = vmmem_map_set_dirty_tracking(m, true)) < 0)
         goto fail;
@@ -483,8 +541,10 @@ int vmmem__regions_set_tracking(struct vmmem_region *const *rs, size_t n, bool o
             return rc; /* words already made stay: harmless, nothing switched */
     }
     bool turned_on = false;
+    pthread_mutex_lock(&vmmem__track_lock);
     for (size_t i = 0; i < n; i++)
-        turned_on |= !atomic_exchange(&rs[i]->bitmap->enabled, on) && on;
+        turned_on |= vmmem__bitmap_set_enabled(rs[i]->bitmap, on);
+    pthread_mutex_unlock(&vmmem__track_lock);
     /* Only a switch that turned something on has writes in flight to cover. */
     if (turned_on)
         vmmem__flush_writes();

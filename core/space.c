@@ -205,14 +205,16 @@ static int publish_locked(vmmem_space *s, vmmem_map *m)
                 return rc;
         }
         bool turned_on = false;
+        pthread_mutex_lock(&vmmem__track_lock);
         for (size_t i = 0; i < m->n; i++) {
             struct vmmem_region *r = m->slots[i].r;
             if (has_region(old, r))
                 continue;
             atomic_store(&r->bitmap->gpa, r->start); /* the log marks where it is now */
-            turned_on |= !atomic_exchange(&r->bitmap->enabled, true);
+            turned_on |= vmmem__bitmap_set_enabled(r->bitmap, true);
             vmmem__bitmap_mark_all(r->bitmap);
         }
+        pthread_mutex_unlock(&vmmem__track_lock);
         if (turned_on) /* a published map's regions may be written through other maps */
             vmmem__flush_writes();
         for (size_t i = 0; i < old->n; i++) {

@@ -42,6 +42,7 @@ struct vmmem__fast_slot {
  * is an aligned host address. */
 #define VMMEM__FASTBIT_R 1u /* host-mapped and readable */
 #define VMMEM__FASTBIT_W 2u /* host-mapped and writable */
+#define VMMEM__FASTBIT_T 4u /* the region's dirty tracking is on: mark after a store */
 
 /* The head of a dirty bitmap: its switch, for the test after a store. */
 struct vmmem__fast_bitmap {
@@ -163,9 +164,9 @@ static VMMEM__ALWAYS_INLINE void vmmem__fast_after_store(const struct vmmem__fas
                                                          vmmem_gaddr_t addr, size_t len)
 {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    const struct vmmem__fast_bitmap *b = (const struct vmmem__fast_bitmap *)s->dirty;
-    if (__builtin_expect(__atomic_load_n(&b->enabled, __ATOMIC_RELAXED), 0))
-        vmmem__fast_mark_tracked(b, addr - s->start, len);
+    if (__builtin_expect(__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & VMMEM__FASTBIT_T, 0))
+        vmmem__fast_mark_tracked((const struct vmmem__fast_bitmap *)s->dirty, addr - s->start,
+                                 len);
 }
 #endif
 
