@@ -150,12 +150,14 @@ VMMEM_HIDDEN void vmmem__bitmap_log_mark(struct vmmem_bitmap *b, uint64_t gpa, u
  * tracking is first switched on (32 KiB per GiB of 4 KiB pages), never freed
  * before the bitmap.
  *
- * Writers store their data, then test the switch, then test-then-set the
- * page bits (an RMW only when a bit is clear).  The switch (on) and every
- * harvest end with vmmem__os_flush_writes(): a writer whose test came
- * before the flush had its data store visible when the flush returned; one
- * whose test came after sees the switch on and the cleared bit, and sets it.
- * fast.h mirrors the head (struct vmmem__fast_bitmap).
+ * Writers store their data, then test the switch - the VMMEM__FAST_T bit
+ * of the lookup entry they used (maps, fast.h), or `enabled` (slices) -
+ * then test-then-set the page bits (an RMW only when a bit is clear).  The
+ * switch (on) and every harvest that took bits end with
+ * vmmem__os_flush_writes(): a writer whose test came before the flush had
+ * its data store visible when the flush returned; one whose test came
+ * after sees the switch on and the cleared bit, and sets it.  fast.h
+ * mirrors the head (struct vmmem__fast_bitmap).
  */
 struct vmmem_bitmap {
     uint64_t bytes;      /* covered length */

@@ -517,7 +517,7 @@ struct sim {
 struct dev {
     struct sim *sim;
     unsigned id;
-    unsigned long done;
+    atomic_ulong done; /* read by the migration thread */
     int failures;
 };
 
@@ -571,7 +571,7 @@ static void *dev_main(void *arg)
         d->failures++;
     uint64_t seq = 0;
     uint8_t buf[64];
-    while (!atomic_load(&sim->stop) || d->done < sim->min_writes) {
+    while (!atomic_load(&sim->stop) || atomic_load(&d->done) < sim->min_writes) {
         vmmem_map *m = vmmem_space_snapshot(sim->s);
         if (im != NULL)
             (void)vmmem_iommu_set_phys(im, m);
@@ -663,7 +663,7 @@ static void *dev_main(void *arg)
             if (rc != 0)
                 d->failures++;
             atomic_fetch_add_explicit(&sim->writes[p], 1, memory_order_relaxed);
-            d->done++;
+            atomic_fetch_add_explicit(&d->done, 1, memory_order_relaxed);
         }
         vmmem_map_unref(m);
     }
@@ -760,13 +760,16 @@ static void run_sim(bool hotplug)
     struct dev devs[NDEV];
     pthread_t th[NDEV], hp;
     for (unsigned i = 0; i < NDEV; i++) {
-        devs[i] = (struct dev){.sim = &sim, .id = i};
+        devs[i].sim = &sim;
+        devs[i].id = i;
+        atomic_init(&devs[i].done, 0);
+        devs[i].failures = 0;
         pthread_create(&th[i], NULL, dev_main, &devs[i]);
     }
     if (hotplug)
         pthread_create(&hp, NULL, hotplug_main, &sim);
     /* Let the devices run untracked for a while first. */
-    while (devs[0].done < 200 || devs[1].done < 200)
+    while (atomic_load(&devs[0].done) < 200 || atomic_load(&devs[1].done) < 200)
         sched_yield();
 
     /* 1. tracking on for the space; 2. the full copy. */
@@ -784,8 +787,9 @@ static void run_sim(bool hotplug)
     unsigned rounds = 0;
     uint64_t pages = 0, removed_pages = 0;
     for (;;) {
-        bool enough = rounds >= sim.min_rounds && devs[0].done >= sim.min_writes / 2 &&
-                      devs[1].done >= sim.min_writes / 2 &&
+        bool enough = rounds >= sim.min_rounds &&
+                      atomic_load(&devs[0].done) >= sim.min_writes / 2 &&
+                      atomic_load(&devs[1].done) >= sim.min_writes / 2 &&
                       atomic_load(&sim.hotplug_ops) >= sim.min_hotplug / 2;
         if (enough)
             break;

@@ -1897,7 +1897,11 @@ static void *st_writer_main(void *arg)
     return NULL;
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define ST_STACK (2048u * 1024u) /* TSan's per-thread state needs ~930 KiB of stack */
+#else
 #define ST_STACK (512u * 1024u)
+#endif
 
 static void test_stress(void)
 {
