@@ -497,6 +497,14 @@ enum path {
     P_IOMMU,       /* vmmem_iommu_write_slice / _store */
     P_COUNT
 };
+/* The pages of a written region that path p writes: 5 of its 64 each. */
+#define PATH_BYTES (5u * PAGE)
+static uint64_t path_base(enum path p)
+{
+    return (uint64_t)(p - 1) * PATH_BYTES;
+}
+_Static_assert((P_COUNT - 1) * PATH_BYTES <= W_SIZE, "paths fit a written region");
+
 static const char *const path_name[P_COUNT] = {
     "(never written)", "vmmem_write", "vmmem_write_slice", "vmmem_write_obj", "vmmem_store",
     "vmmem_fast_write_obj", "vmmem_fast_store_u32", "vmmem_fast_write_slice",
@@ -510,6 +518,9 @@ struct sim {
     atomic_bool tracking_on;
     atomic_ulong writes[P_COUNT];
     atomic_ulong hotplug_ops;
+    atomic_uint rounds; /* harvest rounds done: hot-plug keeps pace with them */
+    atomic_bool quiet;  /* last rounds: no re-base or replace of written regions (those
+                         * re-send them whole and would hide a lost mark) */
     unsigned min_writes, min_rounds, min_hotplug;
     unsigned errors;
 };
@@ -559,7 +570,8 @@ static void *dev_main(void *arg)
     vmmem_slice ring;
     uint64_t ring_base = pick_region(setup, d->id);
     bool have_ring = ring_base != UINT64_MAX &&
-                     vmmem_get_slice(setup, ring_base + 0x10000, 0x8000, &ring) == 0;
+                     vmmem_get_slice(setup, ring_base + path_base(P_OLD_SLICE), PATH_BYTES,
+                                     &ring) == 0;
     vmmem_iotlb *t = NULL;
     vmmem_iommu *im = NULL;
     int fds[2] = {-1, -1};
@@ -581,7 +593,9 @@ static void *dev_main(void *arg)
             uint64_t base = pick_region(m, r >> 8);
             if (base == UINT64_MAX)
                 continue;
-            uint64_t off = (r >> 16) % (W_SIZE - 64) & ~7ull, a = base + off;
+            /* Each path writes only its own pages, so that a write it fails to
+             * mark is not hidden by another path marking the page. */
+            uint64_t off = path_base(p) + ((r >> 16) % (PATH_BYTES - 64) & ~7ull), a = base + off;
             size_t n = 8 + (size_t)((r >> 40) % 7) * 8; /* 8..56 bytes */
             int rc = 0;
             payload(buf, sizeof buf, p, seq);
@@ -624,7 +638,7 @@ static void *dev_main(void *arg)
             }
             case P_OLD_SLICE:
                 if (have_ring)
-                    rc = vmmem_slice_write(&ring, (size_t)(off % (0x8000 - 64)), buf, n);
+                    rc = vmmem_slice_write(&ring, (size_t)(off - path_base(P_OLD_SLICE)), buf, n);
                 break;
             case P_ITER_SLICE: {
                 vmmem_slice_iter it;
@@ -688,6 +702,17 @@ static void *hotplug_main(void *arg)
     uint64_t w1 = W1_A;
     bool parked = false; /* the region case 3 leaves in */
     while (!atomic_load(&sim->stop) || atomic_load(&sim->hotplug_ops) < sim->min_hotplug) {
+        /* About four changes per harvest round, so that every round meets
+         * some (a writer hammering the lock could starve the harvests). */
+        if (!atomic_load(&sim->stop) &&
+            atomic_load(&sim->hotplug_ops) >= 4ul * (atomic_load(&sim->rounds) + 1)) {
+            sched_yield();
+            continue;
+        }
+        if (atomic_load(&sim->quiet) && (k % 4 == 1 || k % 4 == 2)) {
+            k++;
+            continue;
+        }
         int rc = 0;
         uint64_t oa = OTHER_BASE + (k % 4) * OTHER_SIZE; /* case k%4 uses its own slot */
         struct vmmem_region_spec sp;
@@ -784,14 +809,18 @@ static void run_sim(bool hotplug)
     }
     vmmem_map_unref(m);
     /* 3. rounds of harvest + copy, while devices (and hot-plug) go on. */
-    unsigned rounds = 0;
+    unsigned rounds = 0, last = UINT32_MAX;
     uint64_t pages = 0, removed_pages = 0;
     for (;;) {
         bool enough = rounds >= sim.min_rounds &&
                       atomic_load(&devs[0].done) >= sim.min_writes / 2 &&
                       atomic_load(&devs[1].done) >= sim.min_writes / 2 &&
                       atomic_load(&sim.hotplug_ops) >= sim.min_hotplug / 2;
-        if (enough)
+        if (enough && last == UINT32_MAX) { /* two more rounds, written regions in place */
+            atomic_store(&sim.quiet, true);
+            last = rounds + 2;
+        }
+        if (rounds >= last)
             break;
         vmmem_map *hm = NULL;
         int64_t n = vmmem_space_harvest(sim.s, h, &hm);
@@ -808,6 +837,7 @@ static void run_sim(bool hotplug)
             removed_pages += len / PAGE; /* keyed by gpa: discarded (dirty.h) */
         vmmem_map_unref(hm);
         rounds++;
+        atomic_store(&sim.rounds, rounds);
         sched_yield();
     }
     /* 4. stop the devices and hot-plug; 5. the last harvest. */
