@@ -279,7 +279,8 @@ int64_t vmmem_space_harvest(vmmem_space *s, vmmem_harvest *h, vmmem_map **map)
         for (size_t i = 0; i < m->n; i++)
             e[i] = (struct vmmem__harvest_src){m->slots[i].start, m->slots[i].r->size,
                                                 m->slots[i].dirty};
-        memcpy(e + m->n, s->dep, s->ndep * sizeof *e);
+        if (s->ndep != 0) /* s->dep may be NULL */
+            memcpy(e + m->n, s->dep, s->ndep * sizeof *e);
         rc = vmmem__harvest_fit(h, e, m->n, s->ndep, s->page_size);
     }
     if (rc == 0) {
