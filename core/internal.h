@@ -405,7 +405,7 @@ static inline __attribute__((always_inline)) void vmmem__copy(void *dst, const v
 VMMEM_HIDDEN void vmmem__atomic(uint8_t *p, size_t size, uint64_t *val, vmmem_order order,
                                 bool store);
 /* The access engine (access.c), for layers above the map (iommu.c).  dir:
- * 1 = into guest memory, 0 = out of it, | 2 = do not mark physical pages. */
+ * 1 = into guest memory (marking the pages written), 0 = out of it. */
 VMMEM_HIDDEN int64_t vmmem__rw_some(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len,
                                     int dir);
 VMMEM_HIDDEN int vmmem__rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len,
@@ -416,7 +416,7 @@ VMMEM_HIDDEN int64_t vmmem__fd_io(const vmmem_map *m, uint64_t addr, int fd, siz
  * first failing address in *bad (no error detail is set). */
 VMMEM_HIDDEN int vmmem__precheck(const vmmem_map *m, uint64_t addr, size_t len, bool write,
                                  uint64_t *bad);
-/* A load (dir 0) or store (dir 1, | 2: do not mark) of an aligned 1/2/4/8-byte value. */
+/* A load (dir 0) or store (dir 1, marked) of an aligned 1/2/4/8-byte value. */
 VMMEM_HIDDEN int vmmem__map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val,
                                    vmmem_order order, int dir);
 /* 0 for an atomic access size of 1, 2, 4 or 8 bytes, else -EINVAL. */

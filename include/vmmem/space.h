@@ -115,7 +115,9 @@ VMMEM_EXPORT int vmmem_space_publish(vmmem_space *s, vmmem_map *m);
  *    written through old snapshots until then) through
  *    vmmem_harvest_next_removed_run at the address it had.
  * Switching off forgets the removed regions not harvested yet (the
- * migration is over).  -ENOMEM (bitmap words) changes nothing.
+ * migration is over); a space tracked only through snapshots
+ * (vmmem_map_set_dirty_tracking) keeps them until its next harvest or
+ * vmmem_space_free.  -ENOMEM (bitmap words) changes nothing.
  * vmmem_map_set_dirty_tracking on a snapshot switches the same regions
  * (not regions added later); the creation option VMMEM_MAP_DIRTY_TRACKING
  * is this switch, on from the start.
