@@ -405,6 +405,49 @@ static void t_case6_switch_race(void)
     vmmem_map_unref(m);
 }
 
+/* The vhost-user log follows the same rules: a ring slice taken when the
+ * rings were set up, and a snapshot taken before SET_LOG_BASE, mark it. */
+static void t_log_slices_before_attach(void)
+{
+    vmmem_map *m0 = vt_map("mmap:addr=0,size=64K");
+    vmmem_space *s = NULL;
+    if (m0 == NULL)
+        return;
+    VT_ASSERT_RC(vmmem_space_new(&s, m0, NULL), 0);
+    vmmem_map_unref(m0);
+    if (s == NULL)
+        return;
+    vmmem_map *held = vmmem_space_snapshot(s);
+    vmmem_slice ring;
+    VT_ASSERT_RC(vmmem_get_slice(held, 0x4000, 0x1000, &ring), 0);
+    int fd = memfd_create("vt-migrate-log2", MFD_CLOEXEC);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(ftruncate(fd, 4096), 0);
+    VT_ASSERT_RC(vmmem_space_attach_log(s, fd, 0, 4096), 0);
+    uint8_t *log = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CU_ASSERT_FATAL(log != MAP_FAILED);
+    uint16_t idx = 1;
+    VT_ASSERT_RC(vmmem_slice_store(&ring, 2, 2, idx, VMMEM_RELEASE), 0); /* used->idx */
+    uint64_t v = 2;
+    VT_ASSERT_RC(vmmem_fast_write_obj(held, 0x7000, &v, 8), 0);
+    struct vmmem_region_spec sp = mspec(0x10000, 0x4000); /* hot-plugged after the attach */
+    VT_ASSERT_RC(vmmem_space_add(s, NULL, &sp), 0);
+    vmmem_map *cur = vmmem_space_snapshot(s);
+    VT_ASSERT_RC(vmmem_write_obj(cur, 0x12000, &v, 8), 0);
+    CU_ASSERT_TRUE(log_bit(log, 0x4000));
+    CU_ASSERT_TRUE(log_bit(log, 0x7000));
+    CU_ASSERT_TRUE(log_bit(log, 0x12000));
+    CU_ASSERT_FALSE(log_bit(log, 0x5000));
+    CU_ASSERT_FALSE(log_bit(log, 0x10000)); /* entering all-dirty is the bitmap's, not the log's */
+    vmmem_slice_release(&ring);
+    VT_ASSERT_RC(vmmem_space_detach_log(s), 0);
+    munmap(log, 4096);
+    close(fd);
+    vmmem_map_unref(cur);
+    vmmem_map_unref(held);
+    vmmem_space_free(s);
+}
+
 /* ---- 2. issue 16 items 4 and 6 ------------------------------------------ */
 
 /* Item 4: an IOMMU atomic that fails in the physical map reports the IOVA. */
@@ -929,6 +972,8 @@ int main(void)
         {"4: IOMMU writes mark guest-physical pages and the vhost-user log", t_case4_iommu},
         {"5: a harvest follows hot-plug; removed regions reported", t_case5_harvest_layout},
         {"6: writes racing the switch are copied or marked", t_case6_switch_race},
+        {"the vhost-user log: slices and snapshots from before SET_LOG_BASE",
+         t_log_slices_before_attach},
         {NULL, NULL}};
     static const struct vt_test i16[] = {
         {"item 4: IOMMU atomics report the IOVA", t_i16_iommu_atomic_addr},
