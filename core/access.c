@@ -12,17 +12,13 @@
 
 /* ---- piece walking ---- */
 
-/* Access direction; DIR_NOMARK: do not mark the physical dirty bitmap (the
- * IOMMU layer logs by IOVA instead). */
-enum { DIR_READ = 0, DIR_WRITE = 1, DIR_NOMARK = 2 };
+/* Access direction.  Every write marks the pages it wrote (the IOMMU layer
+ * too, since issue 14: guest-physical pages, not only IOVAs). */
+enum { DIR_READ = 0, DIR_WRITE = 1 };
 
 #define LAZY_CHUNK VMMEM__LAZY_CHUNK /* internal.h */
 
-#define MARK(slot, off, len)                                                                   \
-    do {                                                                                       \
-        if (!(dir & DIR_NOMARK))                                                               \
-            vmmem__slot_dirty((slot), (off), (len));                                           \
-    } while (0)
+#define MARK(slot, off, len) vmmem__slot_dirty((slot), (off), (len))
 
 /* Move n bytes between buf and host, the memory of slot s at region offset
  * off, in the direction dir says; a write then marks its pages. */

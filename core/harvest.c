@@ -16,21 +16,103 @@ struct harvest_region {
     uint64_t *words;
 };
 
+/* Entries [0, n) are the regions of the map harvested, in address order;
+ * [n, n + nrem) the regions a space removed since its last harvest. */
 struct vmmem_harvest {
-    size_t n;
+    size_t n, nrem;
     uint64_t page_size;
     unsigned page_shift;
     struct harvest_region *r;
 };
 
+static void free_regions(struct harvest_region *r, size_t n)
+{
+    for (size_t i = 0; r != NULL && i < n; i++)
+        free(r[i].words);
+    free(r);
+}
+
 void vmmem_harvest_free(vmmem_harvest *h)
 {
     if (h == NULL)
         return;
-    for (size_t i = 0; i < h->n; i++)
-        free(h->r[i].words);
-    free(h->r);
+    free_regions(h->r, h->n + h->nrem);
     free(h);
+}
+
+/* Make h describe the layout e[0..n+nrem) (reusing its buffers when it
+ * already does): -ENOMEM leaves h as it was. */
+int vmmem__harvest_fit(vmmem_harvest *h, const struct vmmem__harvest_src *e, size_t n,
+                       size_t nrem, uint64_t page_size)
+{
+    size_t total = n + nrem;
+    unsigned shift = (unsigned)__builtin_ctzll(page_size);
+    bool same = h->n + h->nrem == total && h->page_size == page_size;
+    for (size_t i = 0; same && i < total; i++)
+        same = h->r[i].start == e[i].start && h->r[i].size == e[i].size;
+    if (same) {
+        h->n = n;
+        h->nrem = nrem;
+        return 0;
+    }
+    struct harvest_region *r = calloc(total ? total : 1, sizeof *r);
+    if (r == NULL)
+        return vmmem__err(-ENOMEM, "out of memory for a harvest buffer");
+    for (size_t i = 0; i < total; i++) {
+        struct harvest_region *hr = &r[i];
+        hr->start = e[i].start;
+        hr->size = e[i].size;
+        hr->pages = (hr->size >> shift) + ((hr->size & (page_size - 1)) != 0);
+        hr->nwords = (size_t)((hr->pages + 63) / 64);
+        if ((hr->words = calloc(hr->nwords ? hr->nwords : 1, sizeof(uint64_t))) == NULL) {
+            free_regions(r, i);
+            return vmmem__err(-ENOMEM, "out of memory for a harvest buffer");
+        }
+    }
+    free_regions(h->r, h->n + h->nrem);
+    h->r = r;
+    h->n = n;
+    h->nrem = nrem;
+    h->page_size = page_size;
+    h->page_shift = shift;
+    return 0;
+}
+
+/* Collect and clear e's bitmaps into h (fitted to e), then flush. */
+int64_t vmmem__harvest_take(vmmem_harvest *h, const struct vmmem__harvest_src *e)
+{
+    int64_t dirty = 0;
+    for (size_t i = 0; i < h->n + h->nrem; i++) {
+        struct harvest_region *hr = &h->r[i];
+        vmmem_bitmap *b = e[i].b;
+        if (b == NULL || b->nwords != hr->nwords ||
+            b->page_shift != h->page_shift) { /* counted another way: cannot be */
+            memset(hr->words, 0, hr->nwords * sizeof(uint64_t));
+            continue;
+        }
+        dirty += (int64_t)vmmem__bitmap_take(b, hr->words, hr->nwords);
+    }
+    /* A writer that tested its page bit before the clear had its data
+     * stored when the flush returns; one after it sets the bit again.  A
+     * harvest that took nothing needs no flush: a writer that saw a bit set
+     * saw it before the harvest that cleared it, whose flush covered it. */
+    if (dirty != 0)
+        vmmem__flush_writes();
+    return dirty;
+}
+
+/* The harvest sources of map m (n entries), or NULL (-ENOMEM set). */
+static struct vmmem__harvest_src *map_srcs(const vmmem_map *m)
+{
+    struct vmmem__harvest_src *e = malloc((m->n ? m->n : 1) * sizeof *e);
+    if (e == NULL) {
+        vmmem__err(-ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < m->n; i++)
+        e[i] = (struct vmmem__harvest_src){m->slots[i].start, m->slots[i].r->size,
+                                            m->slots[i].dirty};
+    return e;
 }
 
 int vmmem_harvest_new(const vmmem_map *m, vmmem_harvest **out)
@@ -38,48 +120,29 @@ int vmmem_harvest_new(const vmmem_map *m, vmmem_harvest **out)
     if (m == NULL || out == NULL)
         return vmmem__err(-EINVAL, "vmmem_harvest_new: NULL argument");
     vmmem_harvest *h = calloc(1, sizeof *h);
-    if (h == NULL || (h->r = calloc(m->n, sizeof *h->r)) == NULL)
-        goto nomem;
-    h->page_size = m->dirty_page_size;
-    h->page_shift = (unsigned)__builtin_ctzll(m->dirty_page_size);
-    for (size_t i = 0; i < m->n; i++) {
-        struct harvest_region *hr = &h->r[i];
-        const struct vmmem_region *r = m->slots[i].r;
-        hr->start = r->start;
-        hr->size = r->size;
-        hr->pages = (r->size >> h->page_shift) + ((r->size & (h->page_size - 1)) != 0);
-        hr->nwords = (size_t)((hr->pages + 63) / 64);
-        h->n = i + 1;
-        if ((hr->words = calloc(hr->nwords ? hr->nwords : 1, sizeof(uint64_t))) == NULL)
-            goto nomem;
+    struct vmmem__harvest_src *e = h ? map_srcs(m) : NULL;
+    int rc = e ? vmmem__harvest_fit(h, e, m->n, 0, m->dirty_page_size) : -ENOMEM;
+    free(e);
+    if (rc < 0) {
+        free(h);
+        return vmmem__err(-ENOMEM, "out of memory for a harvest buffer");
     }
     *out = h;
     return 0;
-nomem:
-    vmmem_harvest_free(h);
-    return vmmem__err(-ENOMEM, "out of memory for a harvest buffer");
 }
 
 int64_t vmmem_map_harvest(const vmmem_map *m, vmmem_harvest *h)
 {
     if (m == NULL || h == NULL)
         return vmmem__err(-EINVAL, "vmmem_map_harvest: NULL argument");
-    if (h->n != m->n || h->page_size != m->dirty_page_size)
-        return vmmem__err(-EINVAL, "harvest buffer was made for another map layout");
-    for (size_t i = 0; i < m->n; i++)
-        if (h->r[i].start != m->slots[i].start || h->r[i].size != m->slots[i].r->size)
-            return vmmem__err(-EINVAL, "harvest buffer was made for another map layout");
-    int64_t dirty = 0;
-    for (size_t i = 0; i < m->n; i++) {
-        struct harvest_region *hr = &h->r[i];
-        vmmem_bitmap *b = vmmem__region_bitmap(m->slots[i].r);
-        if (b == NULL || b->nwords != hr->nwords) {
-            memset(hr->words, 0, hr->nwords * sizeof(uint64_t));
-            continue;
-        }
-        dirty += (int64_t)vmmem__bitmap_take(b, hr->words, hr->nwords);
-    }
-    return dirty;
+    struct vmmem__harvest_src *e = map_srcs(m);
+    if (e == NULL)
+        return -ENOMEM;
+    int64_t rc = vmmem__harvest_fit(h, e, m->n, 0, m->dirty_page_size);
+    if (rc == 0)
+        rc = vmmem__harvest_take(h, e);
+    free(e);
+    return rc;
 }
 
 size_t vmmem_harvest_regions(const vmmem_harvest *h)
@@ -131,12 +194,15 @@ static uint64_t run_bytes(const vmmem_harvest *h, const struct harvest_region *r
     return end - (a << h->page_shift);
 }
 
-bool vmmem_harvest_next_run(const vmmem_harvest *h, vmmem_harvest_iter *it, vmmem_gaddr_t *gpa,
-                            uint64_t *len)
+/* The next run among entries [lo, hi) of h. */
+static bool next_run_in(const vmmem_harvest *h, vmmem_harvest_iter *it, size_t lo, size_t hi,
+                        vmmem_gaddr_t *gpa, uint64_t *len)
 {
-    if (h == NULL || it == NULL || gpa == NULL || len == NULL)
-        return false;
-    while (it->region < h->n) {
+    if (it->region < lo) {
+        it->region = lo;
+        it->page = 0;
+    }
+    while (it->region < hi) {
         const struct harvest_region *r = &h->r[it->region];
         uint64_t a = next_bit(r, it->page, 0);
         if (a >= r->pages) {
@@ -149,7 +215,7 @@ bool vmmem_harvest_next_run(const vmmem_harvest *h, vmmem_harvest_iter *it, vmme
         *len = run_bytes(h, r, a, b);
         it->page = b;
         /* Merge into following touching regions while the run continues. */
-        while (b >= r->pages && it->region + 1 < h->n) {
+        while (b >= r->pages && it->region + 1 < hi) {
             const struct harvest_region *nr = &h->r[it->region + 1];
             if (r->start + (r->size - 1) == UINT64_MAX || nr->start != r->start + r->size ||
                 nr->pages == 0 || !(nr->words[0] & 1))
@@ -163,6 +229,22 @@ bool vmmem_harvest_next_run(const vmmem_harvest *h, vmmem_harvest_iter *it, vmme
         return true;
     }
     return false;
+}
+
+bool vmmem_harvest_next_run(const vmmem_harvest *h, vmmem_harvest_iter *it, vmmem_gaddr_t *gpa,
+                            uint64_t *len)
+{
+    if (h == NULL || it == NULL || gpa == NULL || len == NULL)
+        return false;
+    return next_run_in(h, it, 0, h->n, gpa, len);
+}
+
+bool vmmem_harvest_next_removed_run(const vmmem_harvest *h, vmmem_harvest_iter *it,
+                                    vmmem_gaddr_t *gpa, uint64_t *len)
+{
+    if (h == NULL || it == NULL || gpa == NULL || len == NULL)
+        return false;
+    return next_run_in(h, it, h->n, h->n + h->nrem, gpa, len);
 }
 
 /* ---- vhost-user log ---- */

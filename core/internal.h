@@ -183,25 +183,75 @@ struct vmmem_log_hold {
  * period that lets a detach release the logs no bitmap points to. */
 VMMEM_HIDDEN void vmmem__bitmap_log_mark(struct vmmem_bitmap *b, uint64_t gpa, uint64_t len);
 
+/*
+ * A dirty bitmap.  A region's bitmap is made with the region and belongs to
+ * its memory: every map holding the region (old snapshots, later maps, the
+ * alias a rebase makes) and every slice of it marks this one object, and
+ * `enabled` is the region's tracking switch.  The words are allocated when
+ * tracking is first switched on (32 KiB per GiB of 4 KiB pages), never freed
+ * before the bitmap.
+ *
+ * Writers store their data, then test the switch - the VMMEM__FAST_T bit
+ * of the lookup entry they used (maps, fast.h), or `enabled` (slices) -
+ * then test-then-set the page bits (an RMW only when a bit is clear).  The
+ * switch (on) and every harvest that took bits end with
+ * vmmem__os_flush_writes(): a writer whose test came before the flush had
+ * its data store visible when the flush returned; one whose test came
+ * after sees the switch on and the cleared bit, and sets it.  fast.h
+ * mirrors the head (struct vmmem__fast_bitmap).
+ */
 struct vmmem_bitmap {
     uint64_t bytes;      /* covered length */
     uint64_t pages;      /* number of bits */
     unsigned page_shift; /* log2(page size): marking uses shifts, no division */
     atomic_bool enabled;
-    uint64_t gpa;                  /* guest address of offset 0, for the log */
+    _Atomic uint64_t gpa;            /* guest address of offset 0 in the current map, for the log */
     _Atomic(struct vmmem_log *) log; /* attached vhost-user log or NULL */
     size_t nwords;
-    _Atomic uint64_t words[];
+    _Atomic(_Atomic uint64_t *) words; /* NULL until tracking was first on */
+    /* Not in fast.h's mirror: the lookup entries of every map holding this
+     * memory, whose VMMEM__FAST_T bit copies `enabled` (under
+     * vmmem__track_lock), so writers test a bit on the line they have. */
+    struct vmmem_slot **users;
+    size_t nusers, capusers;
 };
+/* Serializes tracking switches and the users lists (a leaf lock). */
+VMMEM_HIDDEN extern pthread_mutex_t vmmem__track_lock;
+/* Switch b (track lock held): `enabled` and every user slot's T bit.
+ * True when it turned on. */
+VMMEM_HIDDEN bool vmmem__bitmap_set_enabled(vmmem_bitmap *b, bool on);
+/* A bitmap without words, not enabled (regions); vmmem_bitmap_new makes
+ * standalone ones with words, enabled. */
+VMMEM_HIDDEN int vmmem__bitmap_alloc(vmmem_bitmap **out, uint64_t bytes, uint64_t page_size);
+/* Allocate the words if missing (0 or -ENOMEM). */
+VMMEM_HIDDEN int vmmem__bitmap_words(vmmem_bitmap *b);
+/* Set every page bit (a region entering a tracked layout). */
+VMMEM_HIDDEN void vmmem__bitmap_mark_all(vmmem_bitmap *b);
 VMMEM_HIDDEN void vmmem__bitmap_mark(vmmem_bitmap *b, uint64_t off, uint64_t len);
-/* Move the first n words of b into words (clearing them); the bits taken. */
+/* Move the first n words of b into words (clearing them); the bits taken.
+ * The caller flushes (vmmem__os_flush_writes) before using the pages. */
 VMMEM_HIDDEN uint64_t vmmem__bitmap_take(vmmem_bitmap *b, uint64_t *words, size_t n);
+/* The process-wide store flush that closes the write/harvest window (os.h). */
+VMMEM_HIDDEN int vmmem__flush_writes(void);
 
+/* A write of [off, off+len) went to b's memory: mark it if tracking is on.
+ * Called after the data stores (the compiler fence keeps them before the
+ * test; the CPU side is the flush of the switch and the harvest). */
 static inline void vmmem__dirty(vmmem_bitmap *b, uint64_t off, uint64_t len)
 {
+    atomic_signal_fence(memory_order_seq_cst);
     if (b != NULL && atomic_load_explicit(&b->enabled, memory_order_relaxed))
         vmmem__bitmap_mark(b, off, len);
 }
+
+/* What a harvest reads: a region's address, size and bitmap (harvest.c). */
+struct vmmem__harvest_src {
+    uint64_t start, size;
+    vmmem_bitmap *b;
+};
+VMMEM_HIDDEN int vmmem__harvest_fit(vmmem_harvest *h, const struct vmmem__harvest_src *e,
+                                    size_t n, size_t nrem, uint64_t page_size);
+VMMEM_HIDDEN int64_t vmmem__harvest_take(vmmem_harvest *h, const struct vmmem__harvest_src *e);
 
 /* ---- regions and maps (map.c) ---- */
 struct vmmem_region {
@@ -212,13 +262,16 @@ struct vmmem_region {
     struct vmmem_prov prov;
     struct vmmem_mapping mapping;
     struct vmmem_region_spec spec; /* deep copy, owned (shallow for an alias) */
-    _Atomic(vmmem_bitmap *) bitmap;
+    vmmem_bitmap *bitmap;          /* made with the region; an alias shares its owner's */
     struct vmmem_region *alias_of; /* re-based view of another region, or NULL */
     struct vmmem_log_hold *logs;   /* logs its bitmap pointed to (harvest.c) */
 };
 
 VMMEM_HIDDEN int vmmem__region_new(struct vmmem_region **out, vmmem_registry *reg,
-                                   const struct vmmem_region_spec *spec);
+                                   const struct vmmem_region_spec *spec, uint64_t page_size);
+/* Tracking on or off for regions (words allocated first: -ENOMEM changes
+ * nothing); on ends with the store flush. */
+VMMEM_HIDDEN int vmmem__regions_set_tracking(struct vmmem_region *const *rs, size_t n, bool on);
 VMMEM_HIDDEN int vmmem__region_alias(struct vmmem_region **out, struct vmmem_region *orig,
                                      uint64_t new_base);
 VMMEM_HIDDEN void vmmem__region_ref(struct vmmem_region *r);
@@ -231,12 +284,12 @@ struct vmmem_slot {
     uint8_t *host; /* NULL for map-on-access */
     struct vmmem_region *r;
     int prot;
-    /* The region's bitmap while this map tracks dirty pages, else NULL: the
-     * write path tests one field on the line it already has. */
-    _Atomic(vmmem_bitmap *) dirty;
+    /* The region's bitmap (never NULL; constant). */
+    vmmem_bitmap *dirty;
     /* VMMEM__FAST_R / _W: what the header-inline paths of fast.h may do
-     * here without asking (host mapped and readable; writable and not
-     * dirty-tracked).  Kept in step with prot and dirty. */
+     * here without asking (host mapped and readable; host mapped and
+     * writable).  VMMEM__FAST_T: tracking is on for the region - every
+     * writer tests it after storing, on the line the lookup loaded. */
     _Atomic uint32_t fast;
     uint32_t pad32_;
     uint64_t pad_; /* 64 bytes: one cache line per slot */
@@ -244,44 +297,31 @@ struct vmmem_slot {
 
 #define VMMEM__FAST_R 1u
 #define VMMEM__FAST_W 2u
-#define VMMEM__FAST_D 4u
+#define VMMEM__FAST_T 4u /* the region's dirty tracking is on (a copy of dirty->enabled) */
 
-/* The fast bits of a slot with host, prot and dirty as given.  None when
- * host and start disagree mod 8: the inline paths test only the guest
- * address's alignment. */
-static inline uint32_t vmmem__fast_bits(const uint8_t *host, uint64_t start, int prot,
-                                        const void *dirty)
+/* The fast bits of a slot with host and prot as given.  None when host and
+ * start disagree mod 8: the inline paths test only the guest address's
+ * alignment. */
+static inline uint32_t vmmem__fast_bits(const uint8_t *host, uint64_t start, int prot)
 {
     uint32_t f = 0;
     if ((((uintptr_t)host - (uintptr_t)start) & 7) != 0)
         return 0;
     if (host != NULL && (prot & VMMEM_PROT_READ))
         f |= VMMEM__FAST_R;
-    if (host != NULL && (prot & VMMEM_PROT_WRITE) && dirty == NULL)
+    if (host != NULL && (prot & VMMEM_PROT_WRITE))
         f |= VMMEM__FAST_W;
-    if (host != NULL && (prot & VMMEM_PROT_WRITE) && dirty != NULL)
-        f |= VMMEM__FAST_D;
     return f;
 }
 
-/* Mark a write to slot s (off, len relative to the region). */
+/* Mark a write to slot s (off, len relative to the region), after it. */
 static inline void vmmem__slot_dirty(const struct vmmem_slot *s, uint64_t off, uint64_t len)
 {
-    vmmem_bitmap *b = atomic_load_explicit(&((struct vmmem_slot *)s)->dirty, memory_order_acquire);
-    if (VMMEM_LIKELY(b == NULL))
-        return;
-    /* Common case: one word, no log.  Always OR (never test-then-skip): a
-     * harvest may clear the bit while this thread's data store is still in
-     * flight, and the release RMW is what orders the two. */
-    uint64_t first = off >> b->page_shift, last = (off + len - 1) >> b->page_shift;
-    if (VMMEM_LIKELY(len != 0 && off < b->bytes && len <= b->bytes - off &&
-                     (first >> 6) == (last >> 6) &&
-                     atomic_load_explicit(&b->log, memory_order_relaxed) == NULL)) {
-        uint64_t mask = (~0ull >> (63 - (last & 63))) & (~0ull << (first & 63));
-        atomic_fetch_or_explicit(&b->words[first >> 6], mask, memory_order_release);
-        return;
-    }
-    vmmem__bitmap_mark(b, off, len);
+    atomic_signal_fence(memory_order_seq_cst);
+    if (VMMEM_UNLIKELY(atomic_load_explicit(&((struct vmmem_slot *)s)->fast,
+                                            memory_order_relaxed) &
+                       VMMEM__FAST_T))
+        vmmem__bitmap_mark(s->dirty, off, len);
 }
 
 struct vmmem_map {
@@ -291,6 +331,7 @@ struct vmmem_map {
     uint64_t dirty_page_size;
     atomic_bool tracking;
     pthread_mutex_t lock;   /* serializes tracking switches and log attach */
+    bool registered;        /* its slots are in their bitmaps' users lists */
     struct vmmem_log *log;  /* attached log, a reference (under lock) */
 };
 
@@ -340,7 +381,7 @@ static inline const struct vmmem_slot *vmmem__next_touching(const struct vmmem_m
 
 static inline vmmem_bitmap *vmmem__region_bitmap(const struct vmmem_region *r)
 {
-    return atomic_load_explicit(&((struct vmmem_region *)r)->bitmap, memory_order_acquire);
+    return r->bitmap;
 }
 
 /* ---- copy engine and atomics (access.c) ---- */
@@ -405,7 +446,7 @@ static inline __attribute__((always_inline)) void vmmem__copy(void *dst, const v
 VMMEM_HIDDEN void vmmem__atomic(uint8_t *p, size_t size, uint64_t *val, vmmem_order order,
                                 bool store);
 /* The access engine (access.c), for layers above the map (iommu.c).  dir:
- * 1 = into guest memory, 0 = out of it, | 2 = do not mark physical pages. */
+ * 1 = into guest memory (marking the pages written), 0 = out of it. */
 VMMEM_HIDDEN int64_t vmmem__rw_some(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len,
                                     int dir);
 VMMEM_HIDDEN int vmmem__rw_all(const vmmem_map *m, uint64_t addr, uint8_t *buf, size_t len,
@@ -416,7 +457,7 @@ VMMEM_HIDDEN int64_t vmmem__fd_io(const vmmem_map *m, uint64_t addr, int fd, siz
  * first failing address in *bad (no error detail is set). */
 VMMEM_HIDDEN int vmmem__precheck(const vmmem_map *m, uint64_t addr, size_t len, bool write,
                                  uint64_t *bad);
-/* A load (dir 0) or store (dir 1, | 2: do not mark) of an aligned 1/2/4/8-byte value. */
+/* A load (dir 0) or store (dir 1, marked) of an aligned 1/2/4/8-byte value. */
 VMMEM_HIDDEN int vmmem__map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val,
                                    vmmem_order order, int dir);
 /* 0 for an atomic access size of 1, 2, 4 or 8 bytes, else -EINVAL. */

@@ -441,7 +441,9 @@ static int64_t some(vmmem_iommu *im, uint64_t iova, uint8_t *buf, int fd, size_t
     ret = 0;
     for (size_t k = 0; k < np; k++) {
         const struct vmmem_mapped_range *p = &res.mapped[k];
-        int64_t n = phys_some(phys, p->target, buf ? buf + done : NULL, fd, (size_t)p->len, dir | 2);
+        /* Guest-physical pages are marked (and the vhost-user log) as for
+         * any write; the IOVA bitmap is an extra. */
+        int64_t n = phys_some(phys, p->target, buf ? buf + done : NULL, fd, (size_t)p->len, dir);
         if (n < 0) {
             if (done == 0) {
                 ret = n;
@@ -496,7 +498,7 @@ static int all(vmmem_iommu *im, uint64_t iova, uint8_t *buf, size_t len, int dir
     size_t done = 0;
     for (size_t k = 0; rc == 0 && k < res.n_mapped; k++) {
         const struct vmmem_mapped_range *p = &res.mapped[k];
-        rc = vmmem__rw_all(phys, p->target, buf + done, (size_t)p->len, dir | 2);
+        rc = vmmem__rw_all(phys, p->target, buf + done, (size_t)p->len, dir);
         if (rc == 0 && (dir & 1))
             log_write(im, p->iova, p->len);
         done += (size_t)p->len;
@@ -565,10 +567,11 @@ static int atomic_op(vmmem_iommu *im, uint64_t iova, size_t size, uint64_t *val,
                              "%zu-byte atomic at IOVA 0x%llx is split over %zu translations",
                              size, (unsigned long long)iova, res.n_mapped);
     if (rc == 0) {
-        rc = vmmem__map_atomic(phys, res.mapped[0].target, size, val, order,
-                               store ? (1 | 2) : 2);
+        rc = vmmem__map_atomic(phys, res.mapped[0].target, size, val, order, store ? 1 : 0);
         if (rc == 0 && store)
             log_write(im, iova, size);
+        else if (rc < 0)
+            to_iova(&res.mapped[0]); /* a hole or read-only page: report the IOVA */
     }
     vmmem_iotlb_result_free(&res);
     vmmem_map_unref(phys);
@@ -692,13 +695,10 @@ int vmmem_iommu_slices_next(vmmem_iommu_iter *it, vmmem_slice *out)
         it->state = 1;
         return rc;
     }
-    if (on) { /* dirty marks go to the IOVA log, never the physical bitmap */
-        out->bitmap = atomic_load(&im->log);
-        out->bitmap_offset = it->iova;
-        /* Only what the IOTLB granted for this walk: perm 0 asked for nothing
-         * more than reading. */
+    if (on) /* Only what the IOTLB granted for this walk: perm 0 asked for nothing
+             * more than reading.  Dirty marks go to the guest-physical bitmap
+             * (and vhost-user log) like any slice of the region. */
         out->prot &= it->perm ? it->perm : VMMEM_PROT_READ;
-    }
     it->iova += n;
     it->remaining -= n;
     return 1;

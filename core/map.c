@@ -56,10 +56,10 @@ void vmmem__region_unref(struct vmmem_region *r)
     if (r == NULL || atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
         return;
     vmmem__region_logs_release(r);
-    vmmem_bitmap_free(atomic_load(&r->bitmap));
-    if (r->alias_of != NULL) { /* a re-based view: the original owns the mapping */
+    if (r->alias_of != NULL) { /* a re-based view: the original owns mapping and bitmap */
         vmmem__region_unref(r->alias_of);
     } else {
+        vmmem_bitmap_free(r->bitmap);
         vmmem__prov_unmap(&r->prov, &r->spec, &r->mapping);
         free_spec_copy(&r->spec);
         vmmem__plugin_unref(r->prov.plugin);
@@ -81,7 +81,7 @@ int vmmem__region_alias(struct vmmem_region **out, struct vmmem_region *orig, ui
     vmmem__region_ref(orig);
     r->alias_of = orig;
     atomic_init(&r->refs, 1);
-    atomic_init(&r->bitmap, NULL);
+    r->bitmap = orig->bitmap; /* the same memory: the same dirty state */
     r->start = new_base;
     r->size = orig->size;
     r->last = new_base + (orig->size - 1);
@@ -97,7 +97,7 @@ int vmmem__region_alias(struct vmmem_region **out, struct vmmem_region *orig, ui
 
 /* Map one validated spec into a new region. */
 int vmmem__region_new(struct vmmem_region **out, vmmem_registry *reg,
-                      const struct vmmem_region_spec *spec)
+                      const struct vmmem_region_spec *spec, uint64_t page_size)
 {
     if (spec->size - 1 > (uint64_t)SIZE_MAX)
         return vmmem__err_addr(VMMEM_EOVERFLOW, spec->addr,
@@ -111,10 +111,13 @@ int vmmem__region_new(struct vmmem_region **out, vmmem_registry *reg,
         free(r);
         return rc;
     }
+    /* The dirty state is made with the region (its words only when tracking
+     * first goes on), so every map and slice of it reaches the same one. */
     if (copy_spec(&r->spec, spec) < 0)
         rc = vmmem__err(-ENOMEM, "out of memory");
-    else
-        rc = vmmem__prov_map(&r->prov, &r->spec, &r->mapping);
+    else if ((rc = vmmem__bitmap_alloc(&r->bitmap, spec->size, page_size)) == 0 &&
+             (rc = vmmem__prov_map(&r->prov, &r->spec, &r->mapping)) < 0)
+        vmmem_bitmap_free(r->bitmap);
     if (rc < 0) {
         free_spec_copy(&r->spec);
         vmmem__plugin_unref(r->prov.plugin);
@@ -122,7 +125,7 @@ int vmmem__region_new(struct vmmem_region **out, vmmem_registry *reg,
         return rc;
     }
     atomic_init(&r->refs, 1);
-    atomic_init(&r->bitmap, NULL);
+    atomic_init(&r->bitmap->gpa, spec->addr);
     r->start = spec->addr;
     r->size = spec->size;
     r->last = spec->addr + (spec->size - 1);
@@ -164,7 +167,7 @@ _Static_assert(offsetof(struct vmmem_slot, prot) == offsetof(struct vmmem__fast_
 _Static_assert(offsetof(struct vmmem_slot, dirty) == offsetof(struct vmmem__fast_slot, dirty), "dirty");
 _Static_assert(offsetof(struct vmmem_slot, fast) == offsetof(struct vmmem__fast_slot, fast), "fast");
 _Static_assert(VMMEM__FAST_R == VMMEM__FASTBIT_R && VMMEM__FAST_W == VMMEM__FASTBIT_W &&
-                   VMMEM__FAST_D == VMMEM__FASTBIT_D,
+                   VMMEM__FAST_T == VMMEM__FASTBIT_T,
                "bits");
 _Static_assert(offsetof(struct vmmem_bitmap, bytes) == offsetof(struct vmmem__fast_bitmap, bytes),
                "bitmap bytes");
@@ -173,8 +176,11 @@ _Static_assert(offsetof(struct vmmem_bitmap, page_shift) ==
                "bitmap page_shift");
 _Static_assert(offsetof(struct vmmem_bitmap, log) == offsetof(struct vmmem__fast_bitmap, log),
                "bitmap log");
-_Static_assert(offsetof(struct vmmem_bitmap, words) == sizeof(struct vmmem__fast_bitmap),
-               "bitmap words right after the head fast.h knows");
+_Static_assert(offsetof(struct vmmem_bitmap, enabled) == offsetof(struct vmmem__fast_bitmap, enabled),
+               "bitmap enabled");
+_Static_assert(offsetof(struct vmmem_bitmap, words) == offsetof(struct vmmem__fast_bitmap, words),
+               "bitmap words");
+_Static_assert(sizeof(atomic_bool) == sizeof(bool), "atomic_bool as fast.h's bool");
 _Static_assert(offsetof(struct vmmem_map, n) == offsetof(struct vmmem__fast_head, n), "n");
 _Static_assert(offsetof(struct vmmem_map, slots) == offsetof(struct vmmem__fast_head, slots), "slots");
 
@@ -207,8 +213,56 @@ static int cmp_slot(const void *a, const void *b)
     return x->start < y->start ? -1 : (x->start > y->start);
 }
 
+/* Put m's slots in (or take them out of) their bitmaps' users lists, so
+ * that a tracking switch reaches them; a slot starts with the region's
+ * current switch.  -ENOMEM registers nothing. */
+static int map_register(vmmem_map *m)
+{
+    pthread_mutex_lock(&vmmem__track_lock);
+    for (size_t i = 0; i < m->n; i++) {
+        vmmem_bitmap *b = m->slots[i].dirty;
+        if (b->nusers == b->capusers) {
+            size_t cap = b->capusers ? 2 * b->capusers : 4;
+            struct vmmem_slot **u = realloc(b->users, cap * sizeof *u);
+            if (u == NULL) {
+                for (size_t k = i; k-- > 0;)
+                    m->slots[k].dirty->nusers--; /* the last entries are ours */
+                pthread_mutex_unlock(&vmmem__track_lock);
+                return vmmem__err(-ENOMEM, "out of memory");
+            }
+            b->users = u;
+            b->capusers = cap;
+        }
+        b->users[b->nusers++] = &m->slots[i];
+    }
+    for (size_t i = 0; i < m->n; i++)
+        if (atomic_load(&m->slots[i].dirty->enabled))
+            atomic_fetch_or(&m->slots[i].fast, VMMEM__FAST_T);
+    m->registered = true;
+    pthread_mutex_unlock(&vmmem__track_lock);
+    return 0;
+}
+
+static void map_unregister(vmmem_map *m)
+{
+    if (!m->registered)
+        return;
+    pthread_mutex_lock(&vmmem__track_lock);
+    for (size_t i = 0; i < m->n; i++) {
+        vmmem_bitmap *b = m->slots[i].dirty;
+        for (size_t k = 0; k < b->nusers; k++)
+            if (b->users[k] == &m->slots[i]) {
+                b->users[k] = b->users[--b->nusers];
+                break;
+            }
+    }
+    m->registered = false;
+    pthread_mutex_unlock(&vmmem__track_lock);
+}
+
 static void map_destroy(vmmem_map *m)
 {
+    map_unregister(m);
     /* Unmap in reverse address order; harmless, but predictable. */
     for (size_t i = m->n; i-- > 0;)
         vmmem__region_unref(m->slots[i].r);
@@ -233,12 +287,12 @@ static vmmem_map *map_alloc(size_t n, uint64_t page_size)
     return m;
 }
 
-/* The lookup entry of region r (dirty tracking off). */
+/* The lookup entry of region r. */
 static struct vmmem_slot slot_of(struct vmmem_region *r)
 {
     return (struct vmmem_slot){.start = r->start, .last = r->last, .host = r->host, .r = r,
-                               .prot = r->prot,
-                               .fast = vmmem__fast_bits(r->host, r->start, r->prot, NULL)};
+                               .prot = r->prot, .dirty = r->bitmap,
+                               .fast = vmmem__fast_bits(r->host, r->start, r->prot)};
 }
 
 int vmmem__map_from_regions(vmmem_map **out, struct vmmem_region *const *rs, size_t n,
@@ -263,6 +317,12 @@ int vmmem__map_from_regions(vmmem_map **out, struct vmmem_region *const *rs, siz
             map_destroy(m);
             return rc;
         }
+    }
+    int rc0 = map_register(m);
+    if (rc0 < 0) {
+        m->n = 0; /* no references were taken yet */
+        map_destroy(m);
+        return rc0;
     }
     for (size_t i = 0; i < n; i++)
         vmmem__region_ref(m->slots[i].r);
@@ -289,12 +349,14 @@ int vmmem__map_build(vmmem_map **out, vmmem_registry *reg, const struct vmmem_re
         return vmmem__err(-ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         struct vmmem_region *r = NULL;
-        rc = vmmem__region_new(&r, reg, &specs[i]);
+        rc = vmmem__region_new(&r, reg, &specs[i], page);
         if (rc < 0)
             goto fail;
         m->slots[m->n++] = slot_of(r);
     }
     qsort(m->slots, m->n, sizeof *m->slots, cmp_slot);
+    if ((rc = map_register(m)) < 0)
+        goto fail;
     if (opts != NULL && (opts->flags & VMMEM_MAP_DIRTY_TRACKING) &&
         (rc = vmmem_map_set_dirty_tracking(m, true)) < 0)
         goto fail;
@@ -475,59 +537,58 @@ uint64_t vmmem_region_size(const vmmem_region *r)
 
 /* ---- dirty tracking switch ---- */
 
+/* Switch the regions rs[0..n) on or off: the words first (all or nothing),
+ * then the switches, then the flush that makes every write in flight
+ * either visible now or marked (internal.h, struct vmmem_bitmap). */
+int vmmem__regions_set_tracking(struct vmmem_region *const *rs, size_t n, bool on)
+{
+    for (size_t i = 0; on && i < n; i++) {
+        int rc = vmmem__bitmap_words(rs[i]->bitmap);
+        if (rc < 0)
+            return rc; /* words already made stay: harmless, nothing switched */
+    }
+    bool turned_on = false;
+    pthread_mutex_lock(&vmmem__track_lock);
+    for (size_t i = 0; i < n; i++)
+        turned_on |= vmmem__bitmap_set_enabled(rs[i]->bitmap, on);
+    pthread_mutex_unlock(&vmmem__track_lock);
+    /* Only a switch that turned something on has writes in flight to cover. */
+    if (turned_on)
+        vmmem__flush_writes();
+    return 0;
+}
+
 int vmmem_map_set_dirty_tracking(vmmem_map *m, bool on)
 {
     if (m == NULL)
         return vmmem__err(-EINVAL, "vmmem_map_set_dirty_tracking: NULL map");
-    int rc = 0;
     pthread_mutex_lock(&m->lock);
-    if (on) {
-        /* Allocate every missing bitmap first, so failure changes nothing. */
-        vmmem_bitmap **fresh = calloc(m->n ? m->n : 1, sizeof *fresh);
-        if (fresh == NULL) {
-            rc = vmmem__err(-ENOMEM, "out of memory for dirty bitmaps");
-            goto out;
-        }
-        for (size_t i = 0; i < m->n && rc == 0; i++)
-            if (vmmem__region_bitmap(m->slots[i].r) == NULL &&
-                (rc = vmmem_bitmap_new(&fresh[i], m->slots[i].r->size, m->dirty_page_size)) == 0)
-                fresh[i]->gpa = m->slots[i].r->start;
-        if (rc < 0) {
-            for (size_t i = 0; i < m->n; i++)
-                vmmem_bitmap_free(fresh[i]);
-            free(fresh);
-            goto out;
-        }
-        for (size_t i = 0; i < m->n; i++) {
-            struct vmmem_region *r = m->slots[i].r;
-            vmmem_bitmap *expect = NULL;
-            if (fresh[i] != NULL &&
-                !atomic_compare_exchange_strong_explicit(&r->bitmap, &expect, fresh[i],
-                                                         memory_order_acq_rel,
-                                                         memory_order_acquire))
-                vmmem_bitmap_free(fresh[i]); /* another map sharing the region won */
-        }
-        free(fresh);
+    struct vmmem_region **rs = malloc((m->n ? m->n : 1) * sizeof *rs);
+    int rc = 0;
+    if (rs == NULL) {
+        rc = vmmem__err(-ENOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < m->n; i++)
+            rs[i] = m->slots[i].r;
+        rc = vmmem__regions_set_tracking(rs, m->n, on);
+        free(rs);
     }
-    for (size_t i = 0; i < m->n; i++) {
-        vmmem_bitmap *b = vmmem__region_bitmap(m->slots[i].r);
-        if (b != NULL)
-            atomic_store_explicit(&b->enabled, on, memory_order_release);
-        atomic_store_explicit(&m->slots[i].dirty, on ? b : NULL, memory_order_release);
-        atomic_store_explicit(&m->slots[i].fast,
-                              vmmem__fast_bits(m->slots[i].host, m->slots[i].start, m->slots[i].prot,
-                                               on ? b : NULL),
-                              memory_order_release);
-    }
-    atomic_store_explicit(&m->tracking, on, memory_order_release);
-out:
+    if (rc == 0)
+        atomic_store_explicit(&m->tracking, on, memory_order_release);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
 
 bool vmmem_map_dirty_tracking(const vmmem_map *m)
 {
-    return m != NULL && atomic_load_explicit(&((vmmem_map *)m)->tracking, memory_order_acquire);
+    if (m == NULL)
+        return false;
+    if (m->n == 0) /* an empty map of a space: what its regions would get */
+        return atomic_load_explicit(&((vmmem_map *)m)->tracking, memory_order_acquire);
+    for (size_t i = 0; i < m->n; i++)
+        if (!atomic_load_explicit(&m->slots[i].dirty->enabled, memory_order_acquire))
+            return false;
+    return true;
 }
 
 uint64_t vmmem_map_dirty_page_size(const vmmem_map *m)
@@ -564,6 +625,5 @@ bool vmmem_map_is_dirty(const vmmem_map *m, vmmem_gaddr_t addr)
     long i = vmmem__find_slot(m, addr);
     if (i < 0)
         return false;
-    vmmem_bitmap *b = vmmem__region_bitmap(m->slots[i].r);
-    return b != NULL && vmmem_bitmap_test(b, addr - m->slots[i].start);
+    return vmmem_bitmap_test(m->slots[i].dirty, addr - m->slots[i].start);
 }

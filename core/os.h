@@ -78,6 +78,20 @@ VMMEM_HIDDEN char *vmmem__os_realpath(const char *path);
 VMMEM_HIDDEN int vmmem__os_map_shared_fd(int fd, uint64_t offset, size_t len, void **out);
 VMMEM_HIDDEN void vmmem__os_unmap(void *addr, size_t len);
 
+/*
+ * Make every store that any thread of this process issued before the call
+ * visible to the caller before it returns (a full barrier run on every CPU
+ * that runs one of our threads): membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)
+ * where the kernel has it, else an mprotect that forces a TLB shootdown
+ * (the same inter-processor interrupt), FlushProcessWriteBuffers on Windows.
+ * Returns how it was done (VMMEM__FLUSH_*), for the tests and the docs.
+ */
+#define VMMEM__FLUSH_MEMBARRIER 1
+#define VMMEM__FLUSH_MPROTECT 2
+#define VMMEM__FLUSH_WINDOWS 3
+#define VMMEM__FLUSH_NONE 0
+VMMEM_HIDDEN int vmmem__os_flush_writes(void);
+
 /* The errno constant's name ("ENOENT"), or NULL. */
 VMMEM_HIDDEN const char *vmmem__os_errno_name(int e);
 

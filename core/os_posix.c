@@ -273,3 +273,68 @@ const char *vmmem__os_errno_name(int e)
     return NULL;
 #endif
 }
+
+/* ---- process-wide store flush (dirty-page harvests, os.h) ---- */
+
+#if defined(__linux__)
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+
+static int flush_how;  /* VMMEM__FLUSH_*, set once */
+static void *flush_page; /* the mprotect fallback's page */
+static pthread_once_t flush_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER; /* one page, one flusher */
+
+static void flush_init(void)
+{
+#ifdef SYS_membarrier
+    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0);
+    if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0) {
+        flush_how = VMMEM__FLUSH_MEMBARRIER;
+        return;
+    }
+#endif
+    /* No membarrier (old kernel, valgrind, qemu-user): taking write access
+     * away from a present page makes the kernel interrupt every CPU running
+     * this process to flush its TLB, and the interrupt drains store buffers
+     * (what .NET's FlushProcessWriteBuffers does on such kernels). */
+    void *p = mmap(NULL, (size_t)vmmem__os_page_size(), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {
+        flush_page = p;
+        flush_how = VMMEM__FLUSH_MPROTECT;
+    }
+}
+
+int vmmem__os_flush_writes(void)
+{
+    pthread_once(&flush_once, flush_init);
+    atomic_thread_fence(memory_order_seq_cst);
+#ifdef SYS_membarrier
+    if (flush_how == VMMEM__FLUSH_MEMBARRIER &&
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0) == 0)
+        return VMMEM__FLUSH_MEMBARRIER;
+#endif
+    int how = VMMEM__FLUSH_NONE;
+    if (flush_page != NULL) {
+        size_t ps = (size_t)vmmem__os_page_size();
+        pthread_mutex_lock(&flush_lock);
+        if (mprotect(flush_page, ps, PROT_READ | PROT_WRITE) == 0) {
+            *(volatile char *)flush_page = 1; /* present and writable in the page table */
+            if (mprotect(flush_page, ps, PROT_READ) == 0)
+                how = VMMEM__FLUSH_MPROTECT;
+        }
+        pthread_mutex_unlock(&flush_lock);
+        atomic_thread_fence(memory_order_seq_cst);
+    }
+    return how;
+}
+#else
+int vmmem__os_flush_writes(void)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    return VMMEM__FLUSH_NONE;
+}
+#endif

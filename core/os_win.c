@@ -148,6 +148,13 @@ void vmmem__os_unmap(void *addr, size_t len)
     (void)addr, (void)len;
 }
 
+/* The store flush of os.h: Windows has it as one call. */
+int vmmem__os_flush_writes(void)
+{
+    FlushProcessWriteBuffers();
+    return VMMEM__FLUSH_WINDOWS;
+}
+
 const char *vmmem__os_errno_name(int e)
 {
     (void)e;

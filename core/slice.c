@@ -21,6 +21,9 @@ int vmmem__region_slice(const struct vmmem_region *r, uint8_t *host, uint64_t of
             free(g);
             return rc;
         }
+        /* The guard keeps the region (its provider, mapping and bitmap)
+         * alive until release, even when every map holding it is gone. */
+        vmmem__region_ref((struct vmmem_region *)r);
         s.ptr = g->acc.ptr;
         s.guard = g;
     }
@@ -75,6 +78,7 @@ void vmmem_slice_release(vmmem_slice *s)
     struct vmmem_guard *g = s->guard;
     if (g != NULL) {
         vmmem__prov_end(g->r->prov.p, &g->r->mapping, &g->acc);
+        vmmem__region_unref((struct vmmem_region *)g->r);
         free(g);
     }
     memset(s, 0, sizeof *s);

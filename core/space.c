@@ -41,10 +41,15 @@ struct vmmem_space {
     struct vmmem__gp gp;
     pthread_mutex_t lock; /* serializes writers */
     uint64_t page_size;
-    bool tracking;
+    bool tracking;         /* vmmem_space_set_dirty_tracking / the creation option */
     void *stripes_raw; /* holds gp.stripes, aligned */
     struct vmmem_log *log; /* vhost-user log every published map gets (under lock) */
     _Atomic uint64_t generation; /* publications so far (vmmem_space_generation) */
+    /* Regions that left the layout while tracked, with the address they had:
+     * the next vmmem_space_harvest reports their pages (a reference each). */
+    struct vmmem__harvest_src *dep;
+    struct vmmem_region **dep_r;
+    size_t ndep, capdep;
 };
 
 /* This thread's stripe (threads are dealt round the stripes as they come). */
@@ -157,14 +162,159 @@ void vmmem__gp_wait(struct vmmem__gp *g)
     }
 }
 
-/* Publish m (consumes the caller's reference). Called with the lock held. */
-static void publish_locked(vmmem_space *s, vmmem_map *m)
+static bool has_region(const vmmem_map *m, const struct vmmem_region *r)
 {
-    vmmem_map *old = atomic_exchange(&s->cur, m);
+    for (size_t i = 0; i < m->n; i++)
+        if (m->slots[i].r == r)
+            return true;
+    return false;
+}
+
+static bool has_bitmap(const vmmem_map *m, const vmmem_bitmap *b)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->slots[i].dirty == b)
+            return true;
+    return false;
+}
+
+static bool space_tracking(const vmmem_space *s)
+{
+    return s->tracking || vmmem_map_dirty_tracking(atomic_load(&((vmmem_space *)s)->cur));
+}
+
+static void drop_departed(vmmem_space *s)
+{
+    for (size_t i = 0; i < s->ndep; i++)
+        vmmem__region_unref(s->dep_r[i]);
+    s->ndep = 0;
+}
+
+/*
+ * Publish m (consumes the caller's reference on success). Called with the
+ * lock held.  While the space tracks dirty pages, the regions entering the
+ * layout (added, replacing, or re-based to a new address) are switched on
+ * and marked whole - the destination of a migration has nothing at their
+ * address yet - and the regions leaving it are kept until the next space
+ * harvest reports what they had dirty.  -ENOMEM before anything changed.
+ */
+static int publish_locked(vmmem_space *s, vmmem_map *m)
+{
+    vmmem_map *old = atomic_load(&s->cur);
+    bool on = space_tracking(s);
+    if (on) {
+        size_t leaving = 0;
+        for (size_t i = 0; i < old->n; i++)
+            leaving += !has_bitmap(m, old->slots[i].dirty);
+        if (s->ndep + leaving > s->capdep) {
+            size_t cap = (s->ndep + leaving) * 2;
+            struct vmmem__harvest_src *d = realloc(s->dep, cap * sizeof *d);
+            if (d != NULL)
+                s->dep = d;
+            struct vmmem_region **dr = d ? realloc(s->dep_r, cap * sizeof *dr) : NULL;
+            if (dr == NULL)
+                return vmmem__err(-ENOMEM, "out of memory");
+            s->dep_r = dr;
+            s->capdep = cap;
+        }
+        for (size_t i = 0; i < m->n; i++) {
+            int rc = vmmem__bitmap_words(m->slots[i].dirty);
+            if (rc < 0)
+                return rc;
+        }
+        bool turned_on = false;
+        pthread_mutex_lock(&vmmem__track_lock);
+        for (size_t i = 0; i < m->n; i++) {
+            struct vmmem_region *r = m->slots[i].r;
+            if (has_region(old, r))
+                continue;
+            atomic_store(&r->bitmap->gpa, r->start); /* the log marks where it is now */
+            turned_on |= vmmem__bitmap_set_enabled(r->bitmap, true);
+            vmmem__bitmap_mark_all(r->bitmap);
+        }
+        pthread_mutex_unlock(&vmmem__track_lock);
+        if (turned_on) /* a published map's regions may be written through other maps */
+            vmmem__flush_writes();
+        for (size_t i = 0; i < old->n; i++) {
+            if (has_bitmap(m, old->slots[i].dirty))
+                continue;
+            vmmem__region_ref(old->slots[i].r);
+            s->dep_r[s->ndep] = old->slots[i].r;
+            s->dep[s->ndep++] = (struct vmmem__harvest_src){
+                old->slots[i].start, old->slots[i].r->size, old->slots[i].dirty};
+        }
+        atomic_store(&m->tracking, true);
+    } else {
+        for (size_t i = 0; i < m->n; i++) /* a re-based region's log marks where it is now */
+            if (!has_region(old, m->slots[i].r))
+                atomic_store(&m->slots[i].dirty->gpa, m->slots[i].r->start);
+    }
+    atomic_exchange(&s->cur, m);
     /* After the swap: whoever sees the new number also sees the new map. */
     atomic_fetch_add_explicit(&s->generation, 1, memory_order_release);
     vmmem__gp_wait(&s->gp);
     vmmem_map_unref(old);
+    return 0;
+}
+
+int vmmem_space_set_dirty_tracking(vmmem_space *s, bool on)
+{
+    if (s == NULL)
+        return vmmem__err(-EINVAL, "vmmem_space_set_dirty_tracking: NULL space");
+    pthread_mutex_lock(&s->lock);
+    int rc = vmmem_map_set_dirty_tracking(atomic_load(&s->cur), on);
+    if (rc == 0) {
+        s->tracking = on;
+        if (!on)
+            drop_departed(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+bool vmmem_space_dirty_tracking(vmmem_space *s)
+{
+    if (s == NULL)
+        return false;
+    pthread_mutex_lock(&s->lock);
+    bool on = space_tracking(s);
+    pthread_mutex_unlock(&s->lock);
+    return on;
+}
+
+int64_t vmmem_space_harvest(vmmem_space *s, vmmem_harvest *h, vmmem_map **map)
+{
+    if (map != NULL)
+        *map = NULL;
+    if (s == NULL || h == NULL)
+        return vmmem__err(-EINVAL, "vmmem_space_harvest: NULL argument");
+    pthread_mutex_lock(&s->lock);
+    vmmem_map *m = vmmem_map_ref(atomic_load(&s->cur));
+    size_t total = m->n + s->ndep;
+    struct vmmem__harvest_src *e = malloc((total ? total : 1) * sizeof *e);
+    int64_t rc;
+    if (e == NULL) {
+        rc = vmmem__err(-ENOMEM, "out of memory");
+    } else {
+        for (size_t i = 0; i < m->n; i++)
+            e[i] = (struct vmmem__harvest_src){m->slots[i].start, m->slots[i].r->size,
+                                                m->slots[i].dirty};
+        if (s->ndep != 0) /* s->dep may be NULL */
+            memcpy(e + m->n, s->dep, s->ndep * sizeof *e);
+        rc = vmmem__harvest_fit(h, e, m->n, s->ndep, s->page_size);
+    }
+    if (rc == 0) {
+        /* Under the lock: a region leaving now goes to the next harvest. */
+        rc = vmmem__harvest_take(h, e);
+        drop_departed(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    free(e);
+    if (rc >= 0 && map != NULL)
+        *map = m;
+    else
+        vmmem_map_unref(m);
+    return rc;
 }
 
 int vmmem_space_new(vmmem_space **out, vmmem_map *initial, const struct vmmem_map_options *opts)
@@ -225,6 +375,9 @@ void vmmem_space_free(vmmem_space *s)
     if (s == NULL)
         return;
     vmmem_map_unref(atomic_load(&s->cur));
+    drop_departed(s);
+    free(s->dep);
+    free(s->dep_r);
     vmmem__log_unref(s->log);
     pthread_mutex_destroy(&s->lock);
     free(s->stripes_raw);
@@ -264,17 +417,17 @@ static int rebuild_locked(vmmem_space *s, long skip, struct vmmem_region *add)
     if (add != NULL)
         rs[n++] = add;
     vmmem_map *m;
-    bool tracking = s->tracking || vmmem_map_dirty_tracking(cur);
-    int rc = vmmem__map_from_regions(&m, rs, n, s->page_size, tracking);
+    /* Tracking of the regions entering: publish_locked. */
+    int rc = vmmem__map_from_regions(&m, rs, n, s->page_size, false);
     free(rs);
     if (rc < 0)
         return rc;
     /* The space's vhost-user log goes on marking, new regions included. */
-    if (s->log != NULL && (rc = vmmem__map_set_log(m, vmmem__log_ref(s->log))) < 0) {
+    if ((s->log != NULL && (rc = vmmem__map_set_log(m, vmmem__log_ref(s->log))) < 0) ||
+        (rc = publish_locked(s, m)) < 0) {
         vmmem_map_unref(m);
         return rc;
     }
-    publish_locked(s, m);
     return 0;
 }
 
@@ -314,7 +467,7 @@ static int add_or_replace(vmmem_space *s, long skip_needed, uint64_t base, uint6
     if ((rc = check_free(cur, spec->addr, spec->size, skip)) < 0)
         goto out;
     struct vmmem_region *r;
-    if ((rc = vmmem__region_new(&r, reg, spec)) < 0)
+    if ((rc = vmmem__region_new(&r, reg, spec, s->page_size)) < 0)
         goto out;
     rc = rebuild_locked(s, skip, r);
     vmmem__region_unref(r); /* the new map holds it, or it is unmapped now */
@@ -383,12 +536,10 @@ int vmmem_space_publish(vmmem_space *s, vmmem_map *m)
                           (unsigned long long)s->page_size);
     pthread_mutex_lock(&s->lock);
     int rc = 0;
-    if (s->tracking)
-        rc = vmmem_map_set_dirty_tracking(m, true);
-    if (rc == 0 && s->log != NULL)
+    if (s->log != NULL)
         rc = vmmem__map_set_log(m, vmmem__log_ref(s->log));
-    if (rc == 0)
-        publish_locked(s, vmmem_map_ref(m));
+    if (rc == 0 && (rc = publish_locked(s, vmmem_map_ref(m))) < 0)
+        vmmem_map_unref(m);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }

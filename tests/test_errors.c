@@ -349,6 +349,29 @@ static void test_spaces(void)
     CALL(vmmem_space_replace_config,
          vmmem_space_replace_config(s, 0x100000, 0x10000, NULL, "mmap:addr=2M,size=64K") == 0);
     CALL(vmmem_space_generation, vmmem_space_generation(s) == 7);
+    CALL(vmmem_space_set_dirty_tracking, vmmem_space_set_dirty_tracking(s, true) == 0);
+    CALL(vmmem_space_dirty_tracking, vmmem_space_dirty_tracking(s));
+    vmmem_harvest *sh = NULL;
+    vmmem_map *hm = NULL;
+    VT_ASSERT_RC(vmmem_harvest_new(m, &sh), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sh);
+    CALL(vmmem_space_harvest, vmmem_space_harvest(s, sh, &hm) >= 0 && hm != NULL);
+    vmmem_map_unref(hm);
+    /* a tracked region written, then removed: the next harvest reports it,
+     * at its old place */
+    vmmem_map *cur = vmmem_space_snapshot(s);
+    uint64_t one = 1;
+    VT_ASSERT_RC(vmmem_write_obj(cur, 0x200008, &one, 8), 0);
+    vmmem_map_unref(cur);
+    CALL(vmmem_space_remove, vmmem_space_remove(s, 0x200000, 0x10000) == 0);
+    hm = NULL;
+    VT_ASSERT_RC(vmmem_space_harvest(s, sh, &hm) >= 0, 1);
+    vmmem_map_unref(hm);
+    vmmem_harvest_iter rit = {0};
+    uint64_t rgpa = 0, rlen = 0;
+    CALL(vmmem_harvest_next_removed_run,
+         vmmem_harvest_next_removed_run(sh, &rit, &rgpa, &rlen) && rgpa == 0x200000);
+    vmmem_harvest_free(sh);
     int lfd = memfd(4096);
     CALL(vmmem_space_attach_log, vmmem_space_attach_log(s, lfd, 0, 4096) == 0);
     CALL(vmmem_space_detach_log, vmmem_space_detach_log(s) == 0);

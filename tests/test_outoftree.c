@@ -390,6 +390,8 @@ static void test_run_client(void)
      * client. */
 #if defined(__SANITIZE_ADDRESS__)
 #define VT_PRELOAD "LD_PRELOAD=\"$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)\" "
+#elif defined(__SANITIZE_THREAD__) /* scons tsan=1: the same for the TSan runtime */
+#define VT_PRELOAD "LD_PRELOAD=\"$(cc -print-file-name=libtsan.so)\" "
 #else
 #define VT_PRELOAD ""
 #endif

@@ -1598,6 +1598,8 @@ static int reexec(char **argv)
     }
     const char *asan_rt = "";
     void *asan = dlsym(RTLD_DEFAULT, "__asan_init");
+    if (asan == NULL) /* scons tsan=1: the TSan runtime must come first just the same */
+        asan = dlsym(RTLD_DEFAULT, "__tsan_init");
     Dl_info di;
     if (asan != NULL && dladdr(asan, &di) != 0 && di.dli_fname != NULL &&
         strstr(di.dli_fname, ".so") != NULL)

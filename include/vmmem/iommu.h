@@ -94,16 +94,22 @@ VMMEM_EXPORT int vmmem_iommu_new(vmmem_iommu **out, vmmem_map *phys, vmmem_iotlb
 VMMEM_EXPORT void vmmem_iommu_free(vmmem_iommu *im);
 /* Replace the physical map (hot-plug); accesses in flight keep the old one. */
 VMMEM_EXPORT int vmmem_iommu_set_phys(vmmem_iommu *im, vmmem_map *phys);
-/* Off: addresses are guest-physical, accesses pass straight through and mark
- * the physical bitmap as usual. */
+/* Off: addresses are guest-physical and accesses pass straight through. */
 VMMEM_EXPORT void vmmem_iommu_set_enabled(vmmem_iommu *im, bool on);
 VMMEM_EXPORT bool vmmem_iommu_enabled(const vmmem_iommu *im);
 /*
- * Dirty log indexed by IOVA (vhost-user semantics): while translation is on
- * and a bitmap is set, writes mark IOVA pages in it (offset = IOVA) and NOT
- * the physical bitmap.  While translation is on, writes never mark the
- * physical bitmap, log or not (as vm-memory).  NULL detaches.  The bitmap is
- * borrowed.
+ * Dirty tracking: every write through translated memory - the access calls
+ * and the iterator's slices, translation on or off - marks the
+ * guest-physical pages it wrote in the region's bitmap and in an attached
+ * vhost-user log (dirty.h), as any other write path: migration, QEMU, the
+ * kernel's vhost and DPDK all log by guest-physical address.  (vm-memory
+ * marks only an IOVA bitmap with translation on, which loses those pages
+ * for a migration.)
+ *
+ * An extra bitmap indexed by IOVA: while translation is on and one is set,
+ * the access calls (not slices: a slice has one dirty view, the physical
+ * one) also mark the IOVA pages they wrote in it (offset = IOVA).  NULL
+ * detaches.  The bitmap is borrowed.
  */
 VMMEM_EXPORT void vmmem_iommu_set_dirty_log(vmmem_iommu *im, vmmem_bitmap *iova_log);
 
@@ -134,8 +140,8 @@ VMMEM_EXPORT int64_t vmmem_iommu_write_to_fd(vmmem_iommu *im, uint64_t iova, int
 VMMEM_EXPORT bool vmmem_iommu_check_range(vmmem_iommu *im, uint64_t iova, uint64_t len, int perm);
 /*
  * Slices of an IOVA range: one per translated physical piece, each inside
- * one region; their dirty view is the IOVA log (when set) at the piece's
- * IOVA.  Returns 1 with a slice (release it), 0 at the end, or an error
+ * one region; their dirty view is the physical region's (guest-physical
+ * pages and the vhost-user log).  Returns 1 with a slice (release it), 0 at the end, or an error
  * once (then 0).  The resolver is asked only when the next slice's first
  * byte fails to translate.
  */

@@ -13,6 +13,16 @@
  * offset, split_at) borrow its mapping: release only the original, after the
  * derived ones are no longer used.
  *
+ * Lifetime: a map-on-access slice keeps its region alive - its guard holds
+ * a reference on the region (provider, mapping, dirty state), dropped by
+ * vmmem_slice_release - so it may be used and released after every map
+ * holding the region was dropped.  An ordinary slice is a plain value with
+ * no reference (taking one per slice would make every get and release an
+ * atomic on a shared line, and every copy a reference to account for): its
+ * pointer and dirty state are valid while some map holding the region is
+ * alive - keep the snapshot you took it from (a device holds its snapshot
+ * and its ring slices together).
+ *
  * All offsets and lengths are bounds- and overflow-checked:
  * VMMEM_EOVERFLOW when off + len wraps, VMMEM_EOUT_OF_BOUNDS when it ends
  * past the slice (error addr = off + len, as the crate reports).
@@ -32,7 +42,7 @@ struct vmmem_guard;
 typedef struct vmmem_slice {
     uint8_t *ptr;              /* first byte (valid while the slice is held) */
     size_t len;                /* bytes */
-    vmmem_bitmap *bitmap;      /* region's dirty bitmap, NULL if none existed yet */
+    vmmem_bitmap *bitmap;      /* region's dirty state (NULL: a buffer slice) */
     uint64_t bitmap_offset;    /* offset of ptr[0] in the region */
     struct vmmem_guard *guard; /* map-on-access mapping, or NULL */
     int prot;                  /* VMMEM_PROT_*: writes into a read-only slice fail */
@@ -107,10 +117,11 @@ VMMEM_EXPORT int vmmem_slice_store(const vmmem_slice *s, size_t off, size_t size
  * the rest of its region, and at most 1 MiB of a map-on-access region (each
  * slice there is one mapping of the provider's).
  *
- * Dirty marks: a slice carries its region's bitmap when one exists; whether
- * it marks is decided at each write by the map's tracking switch, so a slice
- * taken before tracking was switched on does not mark (its bitmap is NULL)
- * and one taken while on stops marking when tracking is switched off.
+ * Dirty marks: a slice carries its region's dirty state (never NULL for a
+ * slice of guest memory), and whether it marks is decided at each write by
+ * the region's switch (dirty.h): a slice taken before tracking was switched
+ * on marks once it is on - through whichever map or space it was switched -
+ * and stops when it is switched off.
  */
 typedef struct vmmem_slice_iter {
     const vmmem_map *map; /* the map walked */

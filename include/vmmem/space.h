@@ -17,6 +17,7 @@
 #ifndef VMMEM_SPACE_H
 #define VMMEM_SPACE_H
 
+#include "dirty.h"
 #include "map.h"
 
 VMMEM_BEGIN_DECLS
@@ -122,6 +123,46 @@ VMMEM_EXPORT int vmmem_space_publish(vmmem_space *s, vmmem_map *m);
  * regions already removed from the space, still held by old snapshots,
  * keep it until they go.
  */
+/*
+ * Dirty tracking for the whole space (the switch a migration uses; dirty.h
+ * says what "on" guarantees).  Dirty state belongs to the memory: every
+ * map holding a region - the current one, old snapshots, maps published
+ * later, the alias vmmem_space_rebase makes - and every slice of it marks
+ * the same bitmap, so one switch covers them all.  Regions added later
+ * inherit the switch.  While it is on:
+ *  - a region that enters the layout (vmmem_space_add, _replace, _publish
+ *    of a map with new regions, and _rebase, which moves memory to a new
+ *    address) starts with every page dirty: the next harvest reports it
+ *    whole, since a destination has nothing at that address yet;
+ *  - a region that leaves it (remove, replace, the old address of a
+ *    rebase) stays mapped until the next vmmem_space_harvest, which
+ *    reports the pages it had dirty (those not harvested yet, and those
+ *    written through old snapshots until then) through
+ *    vmmem_harvest_next_removed_run at the address it had.
+ * Switching off forgets the removed regions not harvested yet (the
+ * migration is over); a space tracked only through snapshots
+ * (vmmem_map_set_dirty_tracking) keeps them until its next harvest or
+ * vmmem_space_free.  -ENOMEM (bitmap words) changes nothing.
+ * vmmem_map_set_dirty_tracking on a snapshot switches the same regions
+ * (not regions added later); the creation option VMMEM_MAP_DIRTY_TRACKING
+ * is this switch, on from the start.
+ */
+VMMEM_EXPORT int vmmem_space_set_dirty_tracking(vmmem_space *s, bool on);
+/* True when the space's switch is on, or every region of its map is tracked. */
+VMMEM_EXPORT bool vmmem_space_dirty_tracking(vmmem_space *s);
+/*
+ * Collect and clear the dirty pages of the space's current layout and of
+ * the regions removed since the last space harvest, into h (any buffer from
+ * vmmem_harvest_new: it is re-fitted to the layout, never -EINVAL after a
+ * hot-plug).  Runs of the current layout come from vmmem_harvest_next_run
+ * at the addresses of the map the harvest used, which *map receives (a
+ * reference to drop; NULL: not wanted): copy the runs out of that map, so
+ * a region removed meanwhile is still there to read.  Runs of removed
+ * regions come from vmmem_harvest_next_removed_run.  Returns the number of
+ * dirty pages (both kinds), -ENOMEM (nothing harvested), -EINVAL.
+ */
+VMMEM_EXPORT int64_t vmmem_space_harvest(vmmem_space *s, vmmem_harvest *h, vmmem_map **map);
+
 VMMEM_EXPORT int vmmem_space_attach_log(vmmem_space *s, int fd, uint64_t offset, uint64_t size);
 VMMEM_EXPORT int vmmem_space_detach_log(vmmem_space *s);
 
