@@ -151,13 +151,20 @@ int main(void)
     CHECK(vmmem_map_set_dirty_tracking(m, true) == 0);
     CHECK(vmmem_write_obj(m, 0x2010, &o, 8) == 0);
     CHECK(vmmem_map_is_dirty(m, 0x2000));
+    /* The inline writers of the 0.1 fast.h mark too (the slot bits and the
+     * bitmap head they read are ABI). */
+    CHECK(!vmmem_map_is_dirty(m, 0x5000) && !vmmem_map_is_dirty(m, 0x6000));
+    CHECK(vmmem_fast_write_obj(m, 0x5008, &o, 8) == 0);
+    CHECK(vmmem_fast_store_u32(m, 0x6010, 7, VMMEM_RELEASE) == 0);
+    CHECK(vmmem_map_is_dirty(m, 0x5000) && vmmem_map_is_dirty(m, 0x6000));
     vmmem_harvest *h = NULL;
     CHECK(vmmem_harvest_new(m, &h) == 0);
     if (h != NULL) {
-        CHECK(vmmem_map_harvest(m, h) == 1);
+        CHECK(vmmem_map_harvest(m, h) == 3);
         vmmem_harvest_iter hi = {0};
         uint64_t gpa = 0, len = 0;
         CHECK(vmmem_harvest_next_run(h, &hi, &gpa, &len) && gpa == 0x2000 && len == 4096);
+        CHECK(vmmem_harvest_next_run(h, &hi, &gpa, &len) && gpa == 0x5000 && len == 8192);
         CHECK(!vmmem_harvest_next_run(h, &hi, &gpa, &len));
         vmmem_harvest_free(h);
     }

@@ -14,6 +14,7 @@
 
 VMMEM_BEGIN_DECLS
 
+/* A guest-physical address. */
 typedef uint64_t vmmem_gaddr_t;
 
 /* *out = a + v.  VMMEM_EOVERFLOW if the sum exceeds UINT64_MAX. */

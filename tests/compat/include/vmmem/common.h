@@ -19,7 +19,9 @@
 #define VMMEM_BEGIN_DECLS extern "C" {
 #define VMMEM_END_DECLS }
 #else
+/* Opens the declarations of a header (extern "C" { in C++). */
 #define VMMEM_BEGIN_DECLS
+/* Closes what VMMEM_BEGIN_DECLS opened. */
 #define VMMEM_END_DECLS
 #endif
 
@@ -30,15 +32,16 @@
 #define VMMEM_EXPORT
 #endif
 #elif defined(__GNUC__)
+/* Marks a function libvmmem exports (the rest of it is hidden). */
 #define VMMEM_EXPORT __attribute__((visibility("default")))
 #else
 #define VMMEM_EXPORT
 #endif
 
-#define VMMEM_VERSION_MAJOR 0
-#define VMMEM_VERSION_MINOR 1
-#define VMMEM_VERSION_PATCH 0
-#define VMMEM_VERSION_STRING "0.1.0"
+#define VMMEM_VERSION_MAJOR 0          /* the version of these headers: major, */
+#define VMMEM_VERSION_MINOR 1          /* minor, */
+#define VMMEM_VERSION_PATCH 0          /* patch level, */
+#define VMMEM_VERSION_STRING "0.1.0"   /* and all three as text */
 
 VMMEM_BEGIN_DECLS
 
@@ -69,6 +72,7 @@ VMMEM_BEGIN_DECLS
     XX(UNSUPPORTED, -4023, "operation not supported by this provider")            \
     XX(IOMMU_FAULT, -4024, "I/O virtual address is not mapped or not permitted")
 
+/* The library's own error codes (returned negative, like -errno). */
 enum vmmem_errno {
 #define VMMEM__ERR_ENUM(name, val, text) VMMEM_E##name = (val),
     VMMEM_ERRNO_MAP(VMMEM__ERR_ENUM)
@@ -99,6 +103,26 @@ VMMEM_EXPORT const char *vmmem_err_name(int code);
 VMMEM_EXPORT const struct vmmem_error *vmmem_last_error(void);
 /* Shortcut for vmmem_last_error()->message. */
 VMMEM_EXPORT const char *vmmem_last_message(void);
+
+/*
+ * The library's version at run time (the VMMEM_VERSION_* macros are the
+ * header's): a program can check that the libvmmem it loaded is the one it
+ * was built against, or at least as new.
+ */
+/* "MAJOR.MINOR.PATCH", e.g. "0.1.0". */
+VMMEM_EXPORT const char *vmmem_version(void);
+/* MAJOR << 16 | MINOR << 8 | PATCH (compare with VMMEM_VERSION_NUMBER). */
+VMMEM_EXPORT unsigned vmmem_version_number(void);
+/* The binary interface version: the N of the SONAME libvmmem.so.N.  Programs
+ * built against a library with another N do not run with this one. */
+VMMEM_EXPORT unsigned vmmem_abi_version(void);
+/* The provider ABI version this library speaks (VMMEM_PROVIDER_ABI_VERSION
+ * of provider.h): plugins must be built with the same one. */
+VMMEM_EXPORT unsigned vmmem_provider_abi_version(void);
+
+/* The header's version as one number, as vmmem_version_number() gives it. */
+#define VMMEM_VERSION_NUMBER \
+    ((VMMEM_VERSION_MAJOR << 16) | (VMMEM_VERSION_MINOR << 8) | VMMEM_VERSION_PATCH)
 
 /* Protection bits of a region or an access. */
 #define VMMEM_PROT_READ 0x1

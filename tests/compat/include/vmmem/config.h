@@ -29,6 +29,7 @@
 
 VMMEM_BEGIN_DECLS
 
+/* A parsed config string: its region specs. */
 typedef struct vmmem_config vmmem_config;
 
 /* Parse text into region specs (syntax and numbers only). */

@@ -5,10 +5,12 @@
  * vmmem_fast_load_u32, vmmem_fast_store_u32, vmmem_fast_read_slice and
  * vmmem_fast_write_slice have exactly the contracts of the functions they
  * are named after (map.h), but the common case - the access lies inside one
- * ordinary (host-mapped) region, or a slice copy spans two touching ones,
- * and dirty tracking is off for it - is compiled into the caller: a
- * bisection over the map's lookup table and the load, store or copy, with
- * no call at all.  Every other case calls the exported function.
+ * ordinary (host-mapped) region, or a slice copy spans two touching ones -
+ * is compiled into the caller: a bisection over the map's lookup table and
+ * the load, store or copy, with no call at all.  Writes then test the
+ * region's dirty-tracking switch (after the store, as dirty.h requires) and
+ * mark through the library only while it is on.  Every other case calls
+ * the exported function.
  *
  * To allow this the first fields of a map and its lookup entries below are
  * part of libvmmem's ABI (they change only with the SONAME).  They are for
@@ -19,6 +21,7 @@
 
 #include <string.h>
 
+#include "dirty.h"
 #include "map.h"
 
 VMMEM_BEGIN_DECLS
@@ -29,7 +32,7 @@ struct vmmem__fast_slot {
     uint8_t *host; /* NULL: map-on-access */
     const void *region;
     int prot;
-    void *dirty;   /* non-NULL while this map tracks dirty pages */
+    void *dirty;   /* the region's dirty state (struct vmmem__fast_bitmap) */
     uint32_t fast; /* VMMEM__FASTBIT_*: what the inline paths may do here (read atomically) */
     uint32_t pad32_;
     uint64_t pad_;
@@ -38,19 +41,19 @@ struct vmmem__fast_slot {
 /* Set only when host - start is a multiple of 8, so an aligned guest address
  * is an aligned host address. */
 #define VMMEM__FASTBIT_R 1u /* host-mapped and readable */
-#define VMMEM__FASTBIT_W 2u /* host-mapped, writable and not dirty-tracked */
-#define VMMEM__FASTBIT_D 4u /* host-mapped, writable, dirty-tracked in `dirty` */
+#define VMMEM__FASTBIT_W 2u /* host-mapped and writable */
+#define VMMEM__FASTBIT_T 4u /* the region's dirty tracking is on: mark after a store */
 
-/* The head of a dirty bitmap, for marking one word inline. */
+/* The head of a dirty bitmap: its switch, for the test after a store. */
 struct vmmem__fast_bitmap {
     uint64_t bytes;
     uint64_t pages;
     unsigned page_shift;
-    bool enabled;
+    bool enabled; /* the region's tracking switch (read atomically) */
     uint64_t gpa;
-    void *log; /* an attached vhost-user log: marking goes through the library */
+    void *log;
     size_t nwords;
-    /* the words follow the head (no flexible array member: C++ has none) */
+    uint64_t *words;
 };
 
 struct vmmem__fast_head {
@@ -132,30 +135,38 @@ static inline const vmmem_region *vmmem_fast_find(const vmmem_map *m, vmmem_gadd
 }
 
 #if VMMEM__FAST
-/* A tracked (or otherwise unusual) 8-byte write: out of line, so the common
- * untracked path above stays small.  Marks one bitmap word inline when it
- * can: the data, then its page's bit with a release RMW (a harvest that
- * sees the bit sees the data); anything else goes through the library. */
-static __attribute__((noinline, unused)) int
-vmmem__fast_write_tracked(const vmmem_map *m, const struct vmmem__fast_slot *s, vmmem_gaddr_t addr,
-                          const void *obj)
+/*
+ * After an inline store of [addr, addr+len) into slot s: mark it when the
+ * region's tracking is on.  The test follows the store (a compiler fence
+ * keeps the order; the library's switch and harvest flush the CPUs' store
+ * buffers), so a write is either visible to a copy that starts after the
+ * switch or harvest returns, or marked.  Tracked: test the page bit inline
+ * and set it through the library only when it is clear (or a vhost-user
+ * log must be marked too).
+ */
+static __attribute__((noinline, unused)) void
+vmmem__fast_mark_tracked(const struct vmmem__fast_bitmap *b, uint64_t off, size_t len)
 {
-    uint64_t off = addr - s->start, t;
-    const struct vmmem__fast_bitmap *b =
-        (const struct vmmem__fast_bitmap *)__atomic_load_n(&s->dirty, __ATOMIC_ACQUIRE);
-    if ((__atomic_load_n(&s->fast, __ATOMIC_ACQUIRE) & VMMEM__FASTBIT_D) && b != NULL &&
-        off < b->bytes && 8 <= b->bytes - off && __atomic_load_n(&b->log, __ATOMIC_RELAXED) == NULL) {
-        uint64_t p0 = off >> b->page_shift, p1 = (off + 7) >> b->page_shift;
+    uint64_t *words = __atomic_load_n(&b->words, __ATOMIC_ACQUIRE);
+    if (words != NULL && off < b->bytes && len <= b->bytes - off &&
+        __atomic_load_n(&b->log, __ATOMIC_RELAXED) == NULL) {
+        uint64_t p0 = off >> b->page_shift, p1 = (off + len - 1) >> b->page_shift;
         if ((p0 >> 6) == (p1 >> 6)) {
-            memcpy(&t, obj, 8);
-            VMMEM__ST64(s->host + off, t);
             uint64_t mask = (~0ull >> (63 - (p1 & 63))) & (~0ull << (p0 & 63));
-            uint64_t *words = (uint64_t *)(uintptr_t)(b + 1);
-            __atomic_fetch_or(&words[p0 >> 6], mask, __ATOMIC_RELEASE);
-            return 0;
+            if ((__atomic_load_n(&words[p0 >> 6], __ATOMIC_RELAXED) & mask) == mask)
+                return; /* already dirty: no locked RMW */
         }
     }
-    return vmmem_write_obj(m, addr, obj, 8);
+    vmmem_bitmap_mark((vmmem_bitmap *)(void *)(uintptr_t)b, off, len);
+}
+
+static VMMEM__ALWAYS_INLINE void vmmem__fast_after_store(const struct vmmem__fast_slot *s,
+                                                         vmmem_gaddr_t addr, size_t len)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (__builtin_expect(__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & VMMEM__FASTBIT_T, 0))
+        vmmem__fast_mark_tracked((const struct vmmem__fast_bitmap *)s->dirty, addr - s->start,
+                                 len);
 }
 #endif
 
@@ -165,19 +176,18 @@ static inline int vmmem_fast_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, c
 #if VMMEM__FAST
     const struct vmmem__fast_slot *s;
     if (m != NULL && obj != NULL && size == 8 && (addr & 7) == 0 &&
-        (s = vmmem__fast_slot_for(m, addr, 8, 0)) != NULL) {
-        if (VMMEM__LIKELY(__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & VMMEM__FASTBIT_W)) {
-            uint64_t t; /* one aligned access: never torn */
-            memcpy(&t, obj, 8);
-            VMMEM__ST64(s->host + (addr - s->start), t);
-            return 0;
-        }
-        return vmmem__fast_write_tracked(m, s, addr, obj);
+        (s = vmmem__fast_slot_for(m, addr, 8, VMMEM__FASTBIT_W)) != NULL) {
+        uint64_t t; /* one aligned access: never torn */
+        memcpy(&t, obj, 8);
+        VMMEM__ST64(s->host + (addr - s->start), t);
+        vmmem__fast_after_store(s, addr, 8);
+        return 0;
     }
 #endif
     return vmmem_write_obj(m, addr, obj, size);
 }
 
+/* vmmem_read_obj, inline for the common case. */
 static inline int vmmem_fast_read_obj(const vmmem_map *m, vmmem_gaddr_t addr, void *obj,
                                       size_t size)
 {
@@ -209,12 +219,14 @@ static inline int vmmem_fast_store_u32(const vmmem_map *m, vmmem_gaddr_t addr, u
             __atomic_store_n(p, v, __ATOMIC_RELEASE);
         else
             __atomic_store_n(p, v, __ATOMIC_SEQ_CST);
+        vmmem__fast_after_store(s, addr, 4);
         return 0;
     }
 #endif
     return vmmem_store(m, addr, 4, v, order);
 }
 
+/* vmmem_load of a 4-byte value, inline for the common case. */
 static inline int vmmem_fast_load_u32(const vmmem_map *m, vmmem_gaddr_t addr, uint32_t *v,
                                       vmmem_order order)
 {
@@ -280,12 +292,14 @@ static VMMEM__ALWAYS_INLINE void vmmem__fast_copy(uint8_t *d, const uint8_t *s, 
  * the host pointers and the length of the first piece; else 0. */
 static VMMEM__ALWAYS_INLINE int vmmem__fast_span(const vmmem_map *m, vmmem_gaddr_t addr,
                                                  size_t len, uint32_t need, uint8_t **p0,
-                                                 uint8_t **p1, size_t *n0)
+                                                 uint8_t **p1, size_t *n0,
+                                                 const struct vmmem__fast_slot **s0)
 {
     const struct vmmem__fast_head *h = (const struct vmmem__fast_head *)(const void *)m;
     const struct vmmem__fast_slot *s = vmmem__fast_lookup(m, addr);
     if (s == NULL || (__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & need) != need)
         return 0;
+    *s0 = s;
     uint64_t room = s->last - addr; /* bytes from addr to the region's end, minus one */
     *p0 = s->host + (addr - s->start);
     if ((uint64_t)len - 1 <= room) {
@@ -308,9 +322,10 @@ static VMMEM__ALWAYS_INLINE int vmmem__fast_span(const vmmem_map *m, vmmem_gaddr
 /*
  * vmmem_read_slice / vmmem_write_slice for copies of more than 8 bytes, in
  * one region or across the seam of two touching ones (a descriptor, a
- * header): inline when every byte is in ordinary untracked memory (writes)
- * or ordinary memory (reads), checked in full before anything is copied.
- * Everything else - 8 bytes or less, holes, dirty tracking, map-on-access,
+ * header): inline when every byte is in ordinary writable memory (writes;
+ * they then mark as dirty.h says) or ordinary memory (reads), checked in
+ * full before anything is copied.
+ * Everything else - 8 bytes or less, holes, map-on-access,
  * read-only - calls the exported function, with its exact contract.
  */
 static inline int vmmem_fast_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, void *buf,
@@ -319,8 +334,9 @@ static inline int vmmem_fast_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, 
 #if VMMEM__FAST
     uint8_t *p0, *p1 = NULL;
     size_t n0;
+    const struct vmmem__fast_slot *s0;
     if (m != NULL && buf != NULL && len > 8 &&
-        vmmem__fast_span(m, addr, len, VMMEM__FASTBIT_R, &p0, &p1, &n0)) {
+        vmmem__fast_span(m, addr, len, VMMEM__FASTBIT_R, &p0, &p1, &n0, &s0)) {
         VMMEM__PIECES(n0, len);
         vmmem__fast_copy((uint8_t *)buf, p0, n0);
         if (n0 != len)
@@ -331,18 +347,23 @@ static inline int vmmem_fast_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, 
     return vmmem_read_slice(m, addr, buf, len);
 }
 
+/* vmmem_write_slice, inline for the common case (see above). */
 static inline int vmmem_fast_write_slice(const vmmem_map *m, vmmem_gaddr_t addr, const void *buf,
                                          size_t len)
 {
 #if VMMEM__FAST
     uint8_t *p0, *p1 = NULL;
     size_t n0;
+    const struct vmmem__fast_slot *s0;
     if (m != NULL && buf != NULL && len > 8 &&
-        vmmem__fast_span(m, addr, len, VMMEM__FASTBIT_W, &p0, &p1, &n0)) {
+        vmmem__fast_span(m, addr, len, VMMEM__FASTBIT_W, &p0, &p1, &n0, &s0)) {
         VMMEM__PIECES(n0, len);
         vmmem__fast_copy(p0, (const uint8_t *)buf, n0);
         if (n0 != len)
             vmmem__fast_copy(p1, (const uint8_t *)buf + n0, len - n0);
+        vmmem__fast_after_store(s0, addr, n0);
+        if (n0 != len)
+            vmmem__fast_after_store(s0 + 1, addr + n0, len - n0);
         return 0;
     }
 #endif

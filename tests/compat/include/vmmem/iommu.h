@@ -20,28 +20,32 @@ VMMEM_BEGIN_DECLS
 
 typedef struct vmmem_iotlb vmmem_iotlb;
 
+/* A range of I/O virtual addresses. */
 struct vmmem_iova_range {
-    uint64_t iova;
-    uint64_t len;
+    uint64_t iova; /* first address */
+    uint64_t len;  /* bytes */
 };
 
+/* A range of I/O virtual addresses and where it is mapped. */
 struct vmmem_mapped_range {
-    uint64_t iova;
+    uint64_t iova;   /* first address */
     uint64_t target; /* guest-physical address of iova */
-    uint64_t len;
+    uint64_t len;    /* bytes */
 };
 
 /* Result of a lookup: every piece, clipped to the request. */
 struct vmmem_iotlb_result {
-    size_t n_mapped;
+    size_t n_mapped;                   /* entries of mapped */
     struct vmmem_mapped_range *mapped; /* mapped with enough permission */
-    size_t n_misses;
-    struct vmmem_iova_range *misses; /* not mapped at all */
-    size_t n_denied;
-    struct vmmem_iova_range *denied; /* mapped without the permission asked */
+    size_t n_misses;                   /* entries of misses */
+    struct vmmem_iova_range *misses;   /* not mapped at all */
+    size_t n_denied;                   /* entries of denied */
+    struct vmmem_iova_range *denied;   /* mapped without the permission asked */
 };
 
+/* An empty IOTLB. */
 VMMEM_EXPORT int vmmem_iotlb_new(vmmem_iotlb **out);
+/* Free an IOTLB (NULL is ok). */
 VMMEM_EXPORT void vmmem_iotlb_free(vmmem_iotlb *t);
 /*
  * Map [iova, iova+len) to [target, target+len) with perm (VMMEM_PROT_READ,
@@ -90,16 +94,22 @@ VMMEM_EXPORT int vmmem_iommu_new(vmmem_iommu **out, vmmem_map *phys, vmmem_iotlb
 VMMEM_EXPORT void vmmem_iommu_free(vmmem_iommu *im);
 /* Replace the physical map (hot-plug); accesses in flight keep the old one. */
 VMMEM_EXPORT int vmmem_iommu_set_phys(vmmem_iommu *im, vmmem_map *phys);
-/* Off: addresses are guest-physical, accesses pass straight through and mark
- * the physical bitmap as usual. */
+/* Off: addresses are guest-physical and accesses pass straight through. */
 VMMEM_EXPORT void vmmem_iommu_set_enabled(vmmem_iommu *im, bool on);
 VMMEM_EXPORT bool vmmem_iommu_enabled(const vmmem_iommu *im);
 /*
- * Dirty log indexed by IOVA (vhost-user semantics): while translation is on
- * and a bitmap is set, writes mark IOVA pages in it (offset = IOVA) and NOT
- * the physical bitmap.  While translation is on, writes never mark the
- * physical bitmap, log or not (as vm-memory).  NULL detaches.  The bitmap is
- * borrowed.
+ * Dirty tracking: every write through translated memory - the access calls
+ * and the iterator's slices, translation on or off - marks the
+ * guest-physical pages it wrote in the region's bitmap and in an attached
+ * vhost-user log (dirty.h), as any other write path: migration, QEMU, the
+ * kernel's vhost and DPDK all log by guest-physical address.  (vm-memory
+ * marks only an IOVA bitmap with translation on, which loses those pages
+ * for a migration.)
+ *
+ * An extra bitmap indexed by IOVA: while translation is on and one is set,
+ * the access calls (not slices: a slice has one dirty view, the physical
+ * one) also mark the IOVA pages they wrote in it (offset = IOVA).  NULL
+ * detaches.  The bitmap is borrowed.
  */
 VMMEM_EXPORT void vmmem_iommu_set_dirty_log(vmmem_iommu *im, vmmem_bitmap *iova_log);
 
@@ -130,21 +140,23 @@ VMMEM_EXPORT int64_t vmmem_iommu_write_to_fd(vmmem_iommu *im, uint64_t iova, int
 VMMEM_EXPORT bool vmmem_iommu_check_range(vmmem_iommu *im, uint64_t iova, uint64_t len, int perm);
 /*
  * Slices of an IOVA range: one per translated physical piece, each inside
- * one region; their dirty view is the IOVA log (when set) at the piece's
- * IOVA.  Returns 1 with a slice (release it), 0 at the end, or an error
+ * one region; their dirty view is the physical region's (guest-physical
+ * pages and the vhost-user log).  Returns 1 with a slice (release it), 0 at the end, or an error
  * once (then 0).  The resolver is asked only when the next slice's first
  * byte fails to translate.
  */
 typedef struct vmmem_iommu_iter {
-    vmmem_iommu *im;
-    uint64_t iova;
-    uint64_t remaining;
-    int perm;
-    int state;
+    vmmem_iommu *im;    /* the IOMMU walked */
+    uint64_t iova;      /* next address to visit */
+    uint64_t remaining; /* bytes left */
+    int perm;           /* VMMEM_PROT_* asked */
+    int state;          /* 0 running, 1 finished */
     vmmem_map *phys; /* held for the iteration */
 } vmmem_iommu_iter;
+/* Start iterating [iova, iova+len) with permission perm. */
 VMMEM_EXPORT void vmmem_iommu_slices_begin(vmmem_iommu_iter *it, vmmem_iommu *im, uint64_t iova,
                                            uint64_t len, int perm);
+/* The next slice into *out: 1, 0 at the end, or an error (once). */
 VMMEM_EXPORT int vmmem_iommu_slices_next(vmmem_iommu_iter *it, vmmem_slice *out);
 /* Drop what the iterator holds (call once when done, even after an error). */
 VMMEM_EXPORT void vmmem_iommu_slices_end(vmmem_iommu_iter *it);

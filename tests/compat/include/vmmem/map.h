@@ -31,9 +31,9 @@
 
 VMMEM_BEGIN_DECLS
 
-typedef struct vmmem_map vmmem_map;
-typedef struct vmmem_region vmmem_region;
-typedef struct vmmem_registry vmmem_registry;
+typedef struct vmmem_map vmmem_map;           /* a guest memory map */
+typedef struct vmmem_region vmmem_region;     /* one region of a map */
+typedef struct vmmem_registry vmmem_registry; /* providers by name (registry.h) */
 
 /* Options for building a map; NULL means all defaults. */
 struct vmmem_map_options {
@@ -118,21 +118,25 @@ VMMEM_EXPORT int vmmem_map_host_address(const vmmem_map *m, vmmem_gaddr_t addr, 
 
 /* ---- regions ---------------------------------------------------------- */
 
+/* What vmmem_region_get_info reports about a region. */
 struct vmmem_region_info {
-    vmmem_gaddr_t start;
-    uint64_t size;
+    vmmem_gaddr_t start;  /* first guest address */
+    uint64_t size;        /* bytes */
     vmmem_gaddr_t last;   /* start + size - 1 */
     const char *provider; /* provider name */
     void *host;           /* NULL for map-on-access regions */
     int prot;             /* VMMEM_PROT_* */
     int fd;               /* backing descriptor or -1 */
-    uint64_t file_offset;
+    uint64_t file_offset; /* offset of the region in fd */
     int hugetlbfs;    /* 1 yes, 0 no, -1 unknown */
     const char *file; /* backing file name or NULL */
     const struct vmmem_region_spec *spec; /* the spec it was built from */
 };
+/* Everything about r (pointers valid while the map holding r lives). */
 VMMEM_EXPORT void vmmem_region_get_info(const vmmem_region *r, struct vmmem_region_info *info);
+/* The first guest address of r. */
 VMMEM_EXPORT vmmem_gaddr_t vmmem_region_start(const vmmem_region *r);
+/* The size of r in bytes. */
 VMMEM_EXPORT uint64_t vmmem_region_size(const vmmem_region *r);
 
 /* ---- accesses --------------------------------------------------------- */
@@ -186,9 +190,17 @@ VMMEM_EXPORT int vmmem_store(const vmmem_map *m, vmmem_gaddr_t addr, size_t size
  * nothing could be moved (the fd's -errno, or VMMEM_EINVALID_ADDRESS).
  * A read-only region ends read_from_fd like a hole (VMMEM_EREAD_ONLY when it
  * is the first one).  End of file moves 0 bytes and returns 0.
- * The *_exact variants call the above once and return 0, VMMEM_EPARTIAL
- * (completed = bytes moved; they do not retry a short transfer), or the
- * error above when nothing was moved.
+ * The all-or-error variants (read_exact_from_fd, write_all_to_fd) behave
+ * as read_exact/write_all users expect.  They check the whole guest range
+ * first: a hole at the first byte is VMMEM_EINVALID_ADDRESS, one further on
+ * VMMEM_EPARTIAL (addr = the first unbacked byte, completed = 0), a
+ * read-only byte (read_exact) VMMEM_EREAD_ONLY; such a failure moves no
+ * byte, so guest memory, the fd's position and its data are unchanged.
+ * Then they continue short transfers (pipes, sockets) and retry EINTR until
+ * count bytes moved (0), end of file or a sink taking nothing
+ * (VMMEM_EPARTIAL, completed = bytes moved, addr = the next guest byte), or
+ * an error (the fd's -errno, e.g. -EAGAIN on a non-blocking fd; expected
+ * and completed say how much had moved).
  */
 VMMEM_EXPORT int64_t vmmem_read_from_fd(const vmmem_map *m, vmmem_gaddr_t addr, int fd,
                                         size_t count);
@@ -198,6 +210,35 @@ VMMEM_EXPORT int vmmem_read_exact_from_fd(const vmmem_map *m, vmmem_gaddr_t addr
                                           size_t count);
 VMMEM_EXPORT int vmmem_write_all_to_fd(const vmmem_map *m, vmmem_gaddr_t addr, int fd,
                                        size_t count);
+
+/*
+ * Positioned scatter/gather I/O between a file and guest memory (core/iovec.c),
+ * for disk back-ends: one preadv(2)/pwritev(2) straight into/out of the guest
+ * ranges v[0..n) (a virtio descriptor chain), at file offset `offset`, with
+ * no bounce buffer; the fd's own file position is not used or changed.
+ * Ranges may span touching regions and map-on-access regions (mapped for
+ * the length of the call); zero-length ranges are skipped.
+ * Every range is checked first, so a failing call touches nothing:
+ * -EINVAL (NULL map, or NULL v with n > 0), VMMEM_EOVERFLOW (a range that
+ * wraps past 2^64, or a total or offset + total past INT64_MAX),
+ * VMMEM_EINVALID_ADDRESS (error addr = the first unbacked byte), and for
+ * vmmem_preadv_from_fd VMMEM_EREAD_ONLY (addr = the first read-only byte).
+ * vmmem_preadv_from_fd stops at the first short read (end of file) and
+ * marks dirty exactly the guest bytes it filled; vmmem_pwritev_to_fd
+ * retries short writes until all is written or the file takes no more.
+ * Both retry EINTR and return the bytes moved, or the fd's -errno when
+ * nothing moved.  VMMEM_EUNSUPPORTED on Windows.
+ */
+struct vmmem_gvec {
+    vmmem_gaddr_t addr; /* guest address of the range */
+    uint64_t len;       /* bytes */
+};
+
+/* See above: file -> guest ranges, and guest ranges -> file. */
+VMMEM_EXPORT int64_t vmmem_preadv_from_fd(const vmmem_map *m, const struct vmmem_gvec *v, size_t n,
+                                          int fd, uint64_t offset);
+VMMEM_EXPORT int64_t vmmem_pwritev_to_fd(const vmmem_map *m, const struct vmmem_gvec *v, size_t n,
+                                         int fd, uint64_t offset);
 
 VMMEM_END_DECLS
 

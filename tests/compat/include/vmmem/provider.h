@@ -16,9 +16,11 @@
  * VMMEM_PROVIDER_ABI_VERSION of the core (a different value is refused with
  * VMMEM_EABI); struct_size tells the core how many fields the plugin knows.
  * Fields are only ever appended, so a plugin built against an older header
- * of the same ABI version keeps working, and a NULL or absent slot becomes a
- * clean error from the core, never a call through a bad pointer.  Every
- * field up to and including unmap is required.  The core keeps its own
+ * of the same ABI version keeps working: the core reads nothing of a table
+ * past its struct_size (a slot beyond it is absent, whatever lies after the
+ * table in the plugin's memory), and a NULL or absent slot becomes a clean
+ * error from the core, never a call through a bad pointer.  Every field up
+ * to and including unmap is required.  The core keeps its own
  * full-size copy of each provider table; hooks receive that copy as p (so
  * use p->user, not the address of your static table).
  *
@@ -42,12 +44,13 @@
 
 VMMEM_BEGIN_DECLS
 
-#define VMMEM_PROVIDER_ABI_VERSION 1u
-#define VMMEM_PLUGIN_ENTRY_NAME "vmmem_plugin_entry"
+#define VMMEM_PROVIDER_ABI_VERSION 1u                   /* the ABI of these structs */
+#define VMMEM_PLUGIN_ENTRY_NAME "vmmem_plugin_entry"    /* what a plugin exports */
 
 #if defined(_WIN32)
 #define VMMEM_PLUGIN_EXPORT __declspec(dllexport)
 #elif defined(__GNUC__)
+/* Exports a plugin's entry function (plugins build with hidden visibility). */
 #define VMMEM_PLUGIN_EXPORT __attribute__((visibility("default")))
 #else
 #define VMMEM_PLUGIN_EXPORT
@@ -55,8 +58,8 @@ VMMEM_BEGIN_DECLS
 
 /* One key=value (or bare flag: value "") option of a region spec. */
 struct vmmem_option {
-    const char *key;
-    const char *value;
+    const char *key;   /* the option's name */
+    const char *value; /* its value, "" for a flag */
 };
 
 /*
@@ -67,12 +70,12 @@ struct vmmem_option {
  * providers that support adoption ("mmap") accept it.
  */
 struct vmmem_region_spec {
-    const char *provider;
-    uint64_t addr;
-    uint64_t size;
-    const struct vmmem_option *options;
-    size_t n_options;
-    void *host;
+    const char *provider;               /* the provider's name */
+    uint64_t addr;                      /* guest-physical start */
+    uint64_t size;                      /* bytes */
+    const struct vmmem_option *options; /* n_options options, in the order written */
+    size_t n_options;                   /* entries of options */
+    void *host;                         /* a mapping to adopt, or NULL */
 };
 
 /* Option descriptor flags. */
@@ -82,9 +85,9 @@ struct vmmem_region_spec {
 
 /* A key the provider accepts; arrays end with a {NULL} entry. */
 struct vmmem_option_desc {
-    const char *key;
-    unsigned flags;
-    const char *help;
+    const char *key;  /* the option's name */
+    unsigned flags;   /* VMMEM_OPT_* */
+    const char *help; /* one line for `vmmem providers -v` */
 };
 
 /*
@@ -92,7 +95,7 @@ struct vmmem_option_desc {
  * fd = -1 and hugetlbfs = -1 before the call.
  */
 struct vmmem_mapping {
-    uint32_t struct_size;
+    uint32_t struct_size; /* sizeof(struct vmmem_mapping) of the core */
     int prot;             /* VMMEM_PROT_* actually granted */
     void *host;           /* host address of guest byte 0 of the region, or
                              NULL for map-on-access */
@@ -113,8 +116,9 @@ struct vmmem_provider;
 
 /* Services the core offers to plugins (so plugins need not link libvmmem). */
 struct vmmem_host {
-    uint32_t abi_version;
-    uint32_t struct_size;
+    uint32_t abi_version; /* VMMEM_PROVIDER_ABI_VERSION of the core */
+    uint32_t struct_size; /* sizeof(struct vmmem_host) of the core: newer fields are there
+                             only when it is large enough */
     /* Record an error detail; returns code so hooks can "return set_error(...)". */
     int (*set_error)(int code, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -124,13 +128,42 @@ struct vmmem_host {
     /* Parse a number with optional K/M/G/T suffix (decimal or 0x hex). */
     int (*parse_size)(const char *text, uint64_t *out);
     uint64_t page_size; /* the host's page size */
+
+    /*
+     * The option kit (check struct_size before use when a plugin must
+     * also load in an older libvmmem).  Each reports through option_error,
+     * so every provider's message has one shape and points at the text:
+     *     "<provider>: <key>='<value>' <what is wrong> (region N, column C)"
+     * with vmmem_last_error()->column the 1-based column of the value in
+     * the config string (of the key for a flag; "(region N)" and column -1
+     * for a C array of specs) and ->addr the region's guest address.
+     */
+
+    /* Record an error about option key of spec (NULL: the region as a
+     * whole) and return code; fmt says what is wrong with it. */
+    int (*option_error)(const struct vmmem_region_spec *spec, const char *key, int code,
+                        const char *fmt, ...)
+#if defined(__GNUC__)
+        __attribute__((format(printf, 4, 5)))
+#endif
+        ;
+    /* prot=r|rw into VMMEM_PROT_READ or VMMEM_PROT_RW (absent: RW). */
+    int (*option_prot)(const struct vmmem_region_spec *spec, int *prot);
+    /* The flags shared / private (exclusive) into *shared; absent: dflt. */
+    int (*option_sharing)(const struct vmmem_region_spec *spec, bool dflt, bool *shared);
+    /* key=SIZE (decimal, 0x hex, K/M/G/T) into *out, which is left alone
+     * when key is absent; align (a power of two, or 0 for none) is checked:
+     * offset= must be a multiple of host->page_size, say. */
+    int (*option_size)(const struct vmmem_region_spec *spec, const char *key, uint64_t align,
+                       uint64_t *out);
 };
 
+/* One provider: its name, options and hooks (a plugin's static table). */
 struct vmmem_provider {
     uint32_t abi_version; /* VMMEM_PROVIDER_ABI_VERSION */
     uint32_t struct_size; /* sizeof(struct vmmem_provider) as compiled */
     const char *name;     /* what config strings name; [A-Za-z0-9_.-]+ */
-    const char *description;
+    const char *description;                 /* one line for `vmmem providers` */
     const struct vmmem_option_desc *options; /* accepted keys, {NULL}-ended */
     void *user;                              /* provider-private */
 
@@ -155,10 +188,11 @@ struct vmmem_plugin {
     uint32_t abi_version; /* VMMEM_PROVIDER_ABI_VERSION */
     uint32_t struct_size; /* sizeof(struct vmmem_plugin) */
     const char *name;     /* for messages */
-    size_t n_providers;
-    const struct vmmem_provider *const *providers;
+    size_t n_providers;                            /* entries of providers */
+    const struct vmmem_provider *const *providers; /* the plugin's providers */
 };
 
+/* The type of a plugin's entry function (VMMEM_PLUGIN_ENTRY_NAME). */
 typedef const struct vmmem_plugin *(*vmmem_plugin_entry_fn)(const struct vmmem_host *host);
 
 /*

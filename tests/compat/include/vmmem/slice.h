@@ -13,6 +13,16 @@
  * offset, split_at) borrow its mapping: release only the original, after the
  * derived ones are no longer used.
  *
+ * Lifetime: a map-on-access slice keeps its region alive - its guard holds
+ * a reference on the region (provider, mapping, dirty state), dropped by
+ * vmmem_slice_release - so it may be used and released after every map
+ * holding the region was dropped.  An ordinary slice is a plain value with
+ * no reference (taking one per slice would make every get and release an
+ * atomic on a shared line, and every copy a reference to account for): its
+ * pointer and dirty state are valid while some map holding the region is
+ * alive - keep the snapshot you took it from (a device holds its snapshot
+ * and its ring slices together).
+ *
  * All offsets and lengths are bounds- and overflow-checked:
  * VMMEM_EOVERFLOW when off + len wraps, VMMEM_EOUT_OF_BOUNDS when it ends
  * past the slice (error addr = off + len, as the crate reports).
@@ -24,13 +34,15 @@
 
 VMMEM_BEGIN_DECLS
 
+/* A dirty bitmap (dirty.h). */
 typedef struct vmmem_bitmap vmmem_bitmap;
 struct vmmem_guard;
 
+/* A bounded view of guest memory inside one region. */
 typedef struct vmmem_slice {
     uint8_t *ptr;              /* first byte (valid while the slice is held) */
     size_t len;                /* bytes */
-    vmmem_bitmap *bitmap;      /* region's dirty bitmap, NULL if none existed yet */
+    vmmem_bitmap *bitmap;      /* region's dirty state (NULL: a buffer slice) */
     uint64_t bitmap_offset;    /* offset of ptr[0] in the region */
     struct vmmem_guard *guard; /* map-on-access mapping, or NULL */
     int prot;                  /* VMMEM_PROT_*: writes into a read-only slice fail */
@@ -60,6 +72,7 @@ VMMEM_EXPORT void vmmem_slice_release(vmmem_slice *s);
 /* A slice over plain host memory (no bitmap, no guard), e.g. a local buffer. */
 VMMEM_EXPORT vmmem_slice vmmem_slice_from_buffer(void *buf, size_t len);
 
+/* [off, off+len) of s (VMMEM_EOUT_OF_BOUNDS past its end). */
 VMMEM_EXPORT int vmmem_slice_subslice(const vmmem_slice *s, size_t off, size_t len,
                                       vmmem_slice *out);
 /* Drop the first n bytes (n == len gives an empty slice). */
@@ -100,22 +113,41 @@ VMMEM_EXPORT int vmmem_slice_store(const vmmem_slice *s, size_t off, size_t size
  * VMMEM_EINVALID_ADDRESS with the hole's address in it->addr and in
  * vmmem_last_error()->addr, or VMMEM_EOVERFLOW when the remaining range
  * wraps past 2^64 (checked before each slice, so a wrapping range fails on
- * the first call; ending exactly at 2^64 is fine).
+ * the first call; ending exactly at 2^64 is fine).  A slice covers at most
+ * the rest of its region, and at most 1 MiB of a map-on-access region (each
+ * slice there is one mapping of the provider's).
  *
- * Dirty marks: a slice carries its region's bitmap when one exists; whether
- * it marks is decided at each write by the map's tracking switch, so a slice
- * taken before tracking was switched on does not mark (its bitmap is NULL)
- * and one taken while on stops marking when tracking is switched off.
+ * Dirty marks: a slice carries its region's dirty state (never NULL for a
+ * slice of guest memory), and whether it marks is decided at each write by
+ * the region's switch (dirty.h): a slice taken before tracking was switched
+ * on marks once it is on - through whichever map or space it was switched -
+ * and stops when it is switched off.
  */
 typedef struct vmmem_slice_iter {
-    const vmmem_map *map;
+    const vmmem_map *map; /* the map walked */
     vmmem_gaddr_t addr; /* next address to visit */
     uint64_t remaining; /* bytes left */
-    int state;          /* 0 running, 1 finished */
+    int state;          /* bit 0: finished; bits 8-15: the access asked for
+                           (vmmem_slices_begin_prot), 0 for each region's own.
+                           Packed here so the struct keeps its 0.1 layout. */
 } vmmem_slice_iter;
 
+/* Start iterating [addr, addr+len) of m. */
 VMMEM_EXPORT void vmmem_slices_begin(vmmem_slice_iter *it, const vmmem_map *m, vmmem_gaddr_t addr,
                                      uint64_t len);
+/*
+ * As vmmem_slices_begin, with the access the slices are for (as
+ * vmmem_get_slice_prot): VMMEM_PROT_READ walks map-on-access memory mapped
+ * read-only, e.g. buffers a Xen front-end granted read-only (a virtio
+ * driver's out-buffers), which vmmem_slices_begin cannot map on a writable
+ * region; writes through those slices fail with VMMEM_EREAD_ONLY.
+ * VMMEM_PROT_RW reaching a read-only region ends the walk with
+ * VMMEM_EREAD_ONLY (nothing mapped for it); any other prot makes the first
+ * next fail with -EINVAL.
+ */
+VMMEM_EXPORT void vmmem_slices_begin_prot(vmmem_slice_iter *it, const vmmem_map *m,
+                                          vmmem_gaddr_t addr, uint64_t len, int prot);
+/* The next slice into *out: 1, 0 at the end, or an error (once). */
 VMMEM_EXPORT int vmmem_slices_next(vmmem_slice_iter *it, vmmem_slice *out);
 
 VMMEM_END_DECLS

@@ -17,10 +17,12 @@
 #ifndef VMMEM_SPACE_H
 #define VMMEM_SPACE_H
 
+#include "dirty.h"
 #include "map.h"
 
 VMMEM_BEGIN_DECLS
 
+/* A hot-plug address space. */
 typedef struct vmmem_space vmmem_space;
 
 /* A space publishing initial (a reference is taken), or empty when NULL.
@@ -57,11 +59,14 @@ VMMEM_EXPORT vmmem_map *vmmem_space_snapshot(vmmem_space *s);
  */
 struct vmmem_read_section {
     vmmem_space *space; /* set by read_begin, cleared by read_end */
-    unsigned stripe, phase;
+    unsigned stripe;    /* private to the space */
+    unsigned phase;     /* private to the space */
     const void *owner; /* the thread that began it */
 };
+/* Enter a read section of s: the current map, valid until read_end. */
 VMMEM_EXPORT const vmmem_map *vmmem_space_read_begin(vmmem_space *s,
                                                      struct vmmem_read_section *sec);
+/* Leave the section sec (nothing when read_begin failed). */
 VMMEM_EXPORT void vmmem_space_read_end(struct vmmem_read_section *sec);
 
 /* Map one region (spec, through reg) and publish a map that adds it.
@@ -74,6 +79,27 @@ VMMEM_EXPORT int vmmem_space_remove(vmmem_space *s, vmmem_gaddr_t base, uint64_t
 /* Remove [base, base+size) and add spec in one publication. */
 VMMEM_EXPORT int vmmem_space_replace(vmmem_space *s, vmmem_gaddr_t base, uint64_t size,
                                      vmmem_registry *reg, const struct vmmem_region_spec *spec);
+/*
+ * vmmem_space_add and vmmem_space_replace with the region written as a
+ * config string of exactly one region (config.h), e.g.
+ *     vmmem_space_add_config(s, NULL, "mmap:addr=8G,size=1M,shared");
+ * Errors as for vmmem_map_from_config (the column is in config), plus
+ * -EINVAL for a string of more than one region, and those of add/replace.
+ */
+VMMEM_EXPORT int vmmem_space_add_config(vmmem_space *s, vmmem_registry *reg, const char *config);
+VMMEM_EXPORT int vmmem_space_replace_config(vmmem_space *s, vmmem_gaddr_t base, uint64_t size,
+                                            vmmem_registry *reg, const char *config);
+
+/*
+ * The number of maps the space has published since it was made (0 for a
+ * new space; every add, remove, replace, rebase and publish adds 1, a
+ * failed one nothing).  One atomic load: a device or a migration loop
+ * compares it with the value it saw to know cheaply that the layout
+ * changed.  Read it before taking a snapshot: a snapshot taken after
+ * reading g is at least as new as generation g.
+ */
+VMMEM_EXPORT uint64_t vmmem_space_generation(const vmmem_space *s);
+
 /* Publish the same mapping of region [base, base+size) at new_base instead
  * (no copy, no remap). */
 VMMEM_EXPORT int vmmem_space_rebase(vmmem_space *s, vmmem_gaddr_t base, uint64_t size,
@@ -97,6 +123,46 @@ VMMEM_EXPORT int vmmem_space_publish(vmmem_space *s, vmmem_map *m);
  * regions already removed from the space, still held by old snapshots,
  * keep it until they go.
  */
+/*
+ * Dirty tracking for the whole space (the switch a migration uses; dirty.h
+ * says what "on" guarantees).  Dirty state belongs to the memory: every
+ * map holding a region - the current one, old snapshots, maps published
+ * later, the alias vmmem_space_rebase makes - and every slice of it marks
+ * the same bitmap, so one switch covers them all.  Regions added later
+ * inherit the switch.  While it is on:
+ *  - a region that enters the layout (vmmem_space_add, _replace, _publish
+ *    of a map with new regions, and _rebase, which moves memory to a new
+ *    address) starts with every page dirty: the next harvest reports it
+ *    whole, since a destination has nothing at that address yet;
+ *  - a region that leaves it (remove, replace, the old address of a
+ *    rebase) stays mapped until the next vmmem_space_harvest, which
+ *    reports the pages it had dirty (those not harvested yet, and those
+ *    written through old snapshots until then) through
+ *    vmmem_harvest_next_removed_run at the address it had.
+ * Switching off forgets the removed regions not harvested yet (the
+ * migration is over); a space tracked only through snapshots
+ * (vmmem_map_set_dirty_tracking) keeps them until its next harvest or
+ * vmmem_space_free.  -ENOMEM (bitmap words) changes nothing.
+ * vmmem_map_set_dirty_tracking on a snapshot switches the same regions
+ * (not regions added later); the creation option VMMEM_MAP_DIRTY_TRACKING
+ * is this switch, on from the start.
+ */
+VMMEM_EXPORT int vmmem_space_set_dirty_tracking(vmmem_space *s, bool on);
+/* True when the space's switch is on, or every region of its map is tracked. */
+VMMEM_EXPORT bool vmmem_space_dirty_tracking(vmmem_space *s);
+/*
+ * Collect and clear the dirty pages of the space's current layout and of
+ * the regions removed since the last space harvest, into h (any buffer from
+ * vmmem_harvest_new: it is re-fitted to the layout, never -EINVAL after a
+ * hot-plug).  Runs of the current layout come from vmmem_harvest_next_run
+ * at the addresses of the map the harvest used, which *map receives (a
+ * reference to drop; NULL: not wanted): copy the runs out of that map, so
+ * a region removed meanwhile is still there to read.  Runs of removed
+ * regions come from vmmem_harvest_next_removed_run.  Returns the number of
+ * dirty pages (both kinds), -ENOMEM (nothing harvested), -EINVAL.
+ */
+VMMEM_EXPORT int64_t vmmem_space_harvest(vmmem_space *s, vmmem_harvest *h, vmmem_map **map);
+
 VMMEM_EXPORT int vmmem_space_attach_log(vmmem_space *s, int fd, uint64_t offset, uint64_t size);
 VMMEM_EXPORT int vmmem_space_detach_log(vmmem_space *s);
 

@@ -28,22 +28,23 @@
 
 VMMEM_BEGIN_DECLS
 
-#define VMMEM_XEN_UNIX 0x0u
-#define VMMEM_XEN_FOREIGN 0x1u
-#define VMMEM_XEN_GRANT 0x2u
-#define VMMEM_XEN_NO_ADVANCE_MAP 0x8u
+#define VMMEM_XEN_UNIX 0x0u           /* xen_mmap_flags: plain Unix memory */
+#define VMMEM_XEN_FOREIGN 0x1u        /* a foreign domain's frames */
+#define VMMEM_XEN_GRANT 0x2u          /* grant references */
+#define VMMEM_XEN_NO_ADVANCE_MAP 0x8u /* grants mapped per access */
 
 /* VHOST_USER_MEMORY_REGION fields (plus the fd that came with them). */
 struct vmmem_vhost_region {
-    uint64_t guest_phys_addr;
-    uint64_t memory_size;
-    uint64_t userspace_addr;
-    uint64_t mmap_offset;
+    uint64_t guest_phys_addr; /* guest-physical start */
+    uint64_t memory_size;     /* bytes */
+    uint64_t userspace_addr;  /* the front-end's address of it (for vring addresses) */
+    uint64_t mmap_offset;     /* offset of the region in fd */
     int fd;                  /* dup()ed by the provider: the caller keeps its fd */
     uint32_t xen_mmap_flags; /* 0 unless the Xen protocol feature was negotiated */
     uint32_t xen_mmap_data;  /* Xen domain id */
 };
 
+/* A vhost-user back-end's view of the front-end's memory. */
 typedef struct vmmem_vhost vmmem_vhost;
 
 /* Default region limit: QEMU's VHOST_USER_MAX_RAM_SLOTS. */
@@ -54,6 +55,13 @@ VMMEM_EXPORT int vmmem_vhost_new(vmmem_vhost **out, vmmem_registry *reg, size_t 
                                  const struct vmmem_map_options *opts);
 VMMEM_EXPORT void vmmem_vhost_free(vmmem_vhost *v);
 
+/*
+ * Table changes publish a new map of the space and wait for its readers.
+ * Called by a thread inside a read section of vmmem_vhost_space(v) (which
+ * would wait for itself), set_mem_table, add_region, remove_region,
+ * set_log_base and clear_log fail with -EDEADLK and change nothing; the
+ * translation (uaddr_to_gpa) and snapshots work anywhere.
+ */
 /* SET_MEM_TABLE: replace every region (n may be 0: no memory). */
 VMMEM_EXPORT int vmmem_vhost_set_mem_table(vmmem_vhost *v, const struct vmmem_vhost_region *t,
                                            size_t n);
