@@ -163,6 +163,17 @@ VMMEM_EXPORT bool vmmem_space_dirty_tracking(vmmem_space *s);
  */
 VMMEM_EXPORT int64_t vmmem_space_harvest(vmmem_space *s, vmmem_harvest *h, vmmem_map **map);
 
+/*
+ * The vhost-user dirty log (dirty.h) for the whole space: the space keeps
+ * it, attaches it to every region of the published map and of every map it
+ * publishes later, so regions added during a migration mark it too.  Same
+ * arguments and errors as vmmem_map_attach_log (detach: -ENOENT when the
+ * space has none); both take the writers' lock, so no publication can come
+ * between, and both are -EDEADLK from inside a read section of the space.
+ * After a detach (or an attach replacing it) no region of the space marks
+ * the old log, even through old snapshots, and it is unmapped once the
+ * writers marking it at that moment are done (the call waits for them).
+ */
 VMMEM_EXPORT int vmmem_space_attach_log(vmmem_space *s, int fd, uint64_t offset, uint64_t size);
 VMMEM_EXPORT int vmmem_space_detach_log(vmmem_space *s);
 
