@@ -111,19 +111,6 @@ VMMEM_EXPORT int vmmem_space_rebase(vmmem_space *s, vmmem_gaddr_t base, uint64_t
 VMMEM_EXPORT int vmmem_space_publish(vmmem_space *s, vmmem_map *m);
 
 /*
- * The vhost-user dirty log (dirty.h) for the whole space: the space keeps
- * it, attaches it to the published map and to every map it publishes later,
- * so regions added during a migration mark it too.  Same arguments and
- * errors as vmmem_map_attach_log (detach: -ENOENT when the space has none);
- * both take the writers' lock, so no publication can come between, and
- * both are -EDEADLK from inside a read section of the space.  After a
- * detach (or an attach replacing it) no region of the space marks the old
- * log, even through old snapshots, and it is unmapped once the writers
- * marking it at that moment are done (the call waits for them); only
- * regions already removed from the space, still held by old snapshots,
- * keep it until they go.
- */
-/*
  * Dirty tracking for the whole space (the switch a migration uses; dirty.h
  * says what "on" guarantees).  Dirty state belongs to the memory: every
  * map holding a region - the current one, old snapshots, maps published
