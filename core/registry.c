@@ -785,14 +785,18 @@ const struct vmmem_provider *vmmem_registry_find(vmmem_registry *reg, const char
     return p;
 }
 
-size_t vmmem_registry_count(vmmem_registry *reg)
+/* One of the registry's counts, read under its lock. */
+static size_t count_locked(vmmem_registry *reg, const size_t *count)
 {
-    if (reg == NULL)
-        return 0;
     pthread_mutex_lock(&reg->lock);
-    size_t n = reg->n;
+    size_t n = *count;
     pthread_mutex_unlock(&reg->lock);
     return n;
+}
+
+size_t vmmem_registry_count(vmmem_registry *reg)
+{
+    return reg ? count_locked(reg, &reg->n) : 0;
 }
 
 int vmmem_registry_get(vmmem_registry *reg, size_t i, struct vmmem_provider_info *info)
@@ -816,12 +820,7 @@ int vmmem_registry_get(vmmem_registry *reg, size_t i, struct vmmem_provider_info
 
 size_t vmmem_registry_failure_count(vmmem_registry *reg)
 {
-    if (reg == NULL)
-        return 0;
-    pthread_mutex_lock(&reg->lock);
-    size_t n = reg->nfails;
-    pthread_mutex_unlock(&reg->lock);
-    return n;
+    return reg ? count_locked(reg, &reg->nfails) : 0;
 }
 
 int vmmem_registry_failure(vmmem_registry *reg, size_t i, struct vmmem_load_failure *info)
@@ -843,12 +842,7 @@ int vmmem_registry_failure(vmmem_registry *reg, size_t i, struct vmmem_load_fail
 
 size_t vmmem_registry_shadowed_count(vmmem_registry *reg)
 {
-    if (reg == NULL)
-        return 0;
-    pthread_mutex_lock(&reg->lock);
-    size_t n = reg->nshadows;
-    pthread_mutex_unlock(&reg->lock);
-    return n;
+    return reg ? count_locked(reg, &reg->nshadows) : 0;
 }
 
 int vmmem_registry_shadowed(vmmem_registry *reg, size_t i, struct vmmem_shadowed_plugin *info)
