@@ -1291,14 +1291,14 @@ static void test_sim_privcmd_rules(void)
  * A table may name a region of any size.  The plugin must not allocate per
  * page of it up front (it took 12 bytes a page, 48 GiB for 2^32 pages,
  * before any ioctl).  These run in a child process whose private writable
- * memory is limited to 256 MiB (RLIMIT_DATA; not under ASan, whose shadow
- * is such memory), so a huge allocation fails there instead of taking the
+ * memory is limited to 256 MiB (RLIMIT_DATA; not under ASan or TSan, whose
+ * shadow and allocator are such memory), so a huge allocation fails there instead of taking the
  * machine; the child reports what it saw through a pipe.
  */
-#if defined(__SANITIZE_ADDRESS__)
-#define VT_ASAN 1
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define VT_ASAN 1 /* ASan's shadow and TSan's allocator are such memory too */
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define VT_ASAN 1
 #endif
 #endif
