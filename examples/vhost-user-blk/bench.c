@@ -36,11 +36,7 @@ static uint8_t *g; /* the driver's view of guest memory */
 static void put_desc(uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
                      uint16_t next)
 {
-    uint8_t *p = g + table + 16ull * i;
-    vmmem_le64_store(p, addr);
-    vmmem_le32_store(p + 8, len);
-    vmmem_le16_store(p + 12, flags);
-    vmmem_le16_store(p + 14, next);
+    blk_drv_desc(g, table, i, addr, len, flags, next);
 }
 
 /* Lay out BATCH requests of one kind; head of request i returned in heads[i]. */

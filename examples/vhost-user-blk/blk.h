@@ -104,4 +104,16 @@ void blk_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * comparison finds different. */
 void blk_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The driver's side, for the queue tests and the benchmark (which play the
+ * guest): write descriptor i of the table at `table` in guest memory `mem`. */
+static inline void blk_drv_desc(uint8_t *mem, uint64_t table, unsigned i, uint64_t addr,
+                                uint32_t len, uint16_t flags, uint16_t next)
+{
+    uint8_t *p = mem + table + 16ull * i;
+    vmmem_le64_store(p, addr);
+    vmmem_le32_store(p + 8, len);
+    vmmem_le16_store(p + 12, flags);
+    vmmem_le16_store(p + 14, next);
+}
+
 #endif
