@@ -282,22 +282,27 @@ struct vmmem_slot {
     uint64_t start;
     uint64_t last;
     uint8_t *host; /* NULL for map-on-access */
+    /* rlen / wlen: an access of 1 to 8 bytes aligned to its size whose
+     * offset from start is below rlen (reads) or wlen (writes) lies in
+     * host-mapped memory that allows it, one compare covering both ends
+     * (vmmem__small_len). */
+    uint64_t rlen;
+    uint64_t wlen;
     struct vmmem_region *r;
-    int prot;
     /* The region's bitmap (never NULL; constant). */
     vmmem_bitmap *dirty;
+    int prot;
     /* VMMEM__FAST_R / _W: what the header-inline paths of fast.h may do
      * here without asking (host mapped and readable; host mapped and
      * writable).  VMMEM__FAST_T: tracking is on for the region - every
      * writer tests it after storing, on the line the lookup loaded. */
     _Atomic uint32_t fast;
-    uint32_t pad32_;
-    uint64_t pad_; /* 64 bytes: one cache line per slot */
 };
 
 #define VMMEM__FAST_R 1u
 #define VMMEM__FAST_W 2u
 #define VMMEM__FAST_T 4u /* the region's dirty tracking is on (a copy of dirty->enabled) */
+#define VMMEM__FAST_NEXT 8u /* slot + 1 starts at last + 1 (set by map_index) */
 
 /* The fast bits of a slot with host and prot as given.  None when host and
  * start disagree mod 8: the inline paths test only the guest address's
@@ -314,6 +319,19 @@ static inline uint32_t vmmem__fast_bits(const uint8_t *host, uint64_t start, int
     return f;
 }
 
+/* The rlen/wlen of a slot: the region's size rounded down to 8 when fast
+ * bit `bit` is set (host-mapped, allowed, host - start a multiple of 8) and
+ * start is a multiple of 8 (so is host then: a guest address's alignment
+ * is its host address's); else 0, which sends every access to the checked
+ * path. */
+static inline uint64_t vmmem__small_len(uint64_t start, uint64_t last, uint32_t fast, uint32_t bit)
+{
+    if (!(fast & bit) || (start & 7) != 0)
+        return 0;
+    uint64_t span = last - start; /* size - 1: never overflows */
+    return span == UINT64_MAX ? UINT64_MAX & ~(uint64_t)7 : (span + 1) & ~(uint64_t)7;
+}
+
 /* Mark a write to slot s (off, len relative to the region), after it. */
 static inline void vmmem__slot_dirty(const struct vmmem_slot *s, uint64_t off, uint64_t len)
 {
@@ -328,6 +346,13 @@ struct vmmem_map {
     _Atomic long refs;
     size_t n;
     struct vmmem_slot *slots; /* sorted by start */
+    /* Direct index (map.c map_index): dir[addr >> dir_shift], for
+     * addr >> dir_shift < dir_n, is the only slot meeting that bucket of
+     * 2^dir_shift addresses, or NULL (none, or several: bisect).  It
+     * replaces the bisection on the hot paths, here and in fast.h. */
+    const struct vmmem_slot *const *dir;
+    uint64_t dir_n;
+    unsigned dir_shift;
     uint64_t dirty_page_size;
     atomic_bool tracking;
     pthread_mutex_t lock;   /* serializes tracking switches and log attach */
@@ -350,7 +375,11 @@ VMMEM_HIDDEN void vmmem__region_logs_release(struct vmmem_region *r);
 /* Index of the slot holding addr, or -1. */
 static inline long vmmem__find_slot(const struct vmmem_map *m, uint64_t addr)
 {
-    const struct vmmem_slot *s = m->slots;
+    const struct vmmem_slot *s;
+    uint64_t b = addr >> m->dir_shift;
+    if (VMMEM_LIKELY(b < m->dir_n) && (s = m->dir[b]) != NULL)
+        return addr >= s->start && addr <= s->last ? (long)(s - m->slots) : -1;
+    s = m->slots;
     size_t n = m->n;
     /* Branch-light bisection for the last slot whose start <= addr. */
     if (VMMEM_UNLIKELY(n == 0 || addr < s[0].start))

@@ -166,8 +166,10 @@ _Static_assert(offsetof(struct vmmem_slot, r) == offsetof(struct vmmem__fast_slo
 _Static_assert(offsetof(struct vmmem_slot, prot) == offsetof(struct vmmem__fast_slot, prot), "prot");
 _Static_assert(offsetof(struct vmmem_slot, dirty) == offsetof(struct vmmem__fast_slot, dirty), "dirty");
 _Static_assert(offsetof(struct vmmem_slot, fast) == offsetof(struct vmmem__fast_slot, fast), "fast");
+_Static_assert(offsetof(struct vmmem_slot, rlen) == offsetof(struct vmmem__fast_slot, rlen), "rlen");
+_Static_assert(offsetof(struct vmmem_slot, wlen) == offsetof(struct vmmem__fast_slot, wlen), "wlen");
 _Static_assert(VMMEM__FAST_R == VMMEM__FASTBIT_R && VMMEM__FAST_W == VMMEM__FASTBIT_W &&
-                   VMMEM__FAST_T == VMMEM__FASTBIT_T,
+                   VMMEM__FAST_T == VMMEM__FASTBIT_T && VMMEM__FAST_NEXT == VMMEM__FASTBIT_NEXT,
                "bits");
 _Static_assert(offsetof(struct vmmem_bitmap, bytes) == offsetof(struct vmmem__fast_bitmap, bytes),
                "bitmap bytes");
@@ -183,6 +185,10 @@ _Static_assert(offsetof(struct vmmem_bitmap, words) == offsetof(struct vmmem__fa
 _Static_assert(sizeof(atomic_bool) == sizeof(bool), "atomic_bool as fast.h's bool");
 _Static_assert(offsetof(struct vmmem_map, n) == offsetof(struct vmmem__fast_head, n), "n");
 _Static_assert(offsetof(struct vmmem_map, slots) == offsetof(struct vmmem__fast_head, slots), "slots");
+_Static_assert(offsetof(struct vmmem_map, dir) == offsetof(struct vmmem__fast_head, dir), "dir");
+_Static_assert(offsetof(struct vmmem_map, dir_n) == offsetof(struct vmmem__fast_head, dir_n), "dir_n");
+_Static_assert(offsetof(struct vmmem_map, dir_shift) == offsetof(struct vmmem__fast_head, dir_shift),
+               "dir_shift");
 
 /* Cache-line aligned, zeroed: a lookup probe touches one line per slot. */
 static struct vmmem_slot *slots_alloc(size_t n)
@@ -213,11 +219,59 @@ static int cmp_slot(const void *a, const void *b)
     return x->start < y->start ? -1 : (x->start > y->start);
 }
 
-/* Put m's slots in (or take them out of) their bitmaps' users lists, so
- * that a tracking switch reaches them; a slot starts with the region's
- * current switch.  -ENOMEM registers nothing. */
+/* Buckets of the direct index at most: 8 KiB of pointers on 64-bit hosts,
+ * whatever the layout (coarser buckets when the regions are small and far
+ * apart; a bucket meeting two regions falls back to bisection). */
+#define DIR_MAX 1024u
+
+/* Mark m's seams, and build its direct index over its sorted slots: buckets of 2^shift bytes,
+ * shift the largest alignment of every region boundary (so that in the
+ * common layout each bucket lies in one region), raised until the index
+ * covers the highest address in DIR_MAX buckets or fewer. */
+static int map_index(vmmem_map *m)
+{
+    size_t n = m->n;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i + 1 < n; i++) /* seams the inline slice copies may cross */
+        if (m->slots[i].last != UINT64_MAX && m->slots[i + 1].start == m->slots[i].last + 1)
+            atomic_fetch_or(&m->slots[i].fast, VMMEM__FAST_NEXT);
+    uint64_t bounds = 0;
+    for (size_t i = 0; i < n; i++) {
+        bounds |= m->slots[i].start;
+        if (m->slots[i].last != UINT64_MAX)
+            bounds |= m->slots[i].last + 1;
+    }
+    unsigned shift = bounds != 0 ? (unsigned)__builtin_ctzll(bounds) : 63;
+    uint64_t top = m->slots[n - 1].last;
+    while ((top >> shift) >= DIR_MAX)
+        shift++;
+    uint64_t nb = (top >> shift) + 1;
+    const struct vmmem_slot **dir = calloc((size_t)nb, sizeof *dir);
+    if (dir == NULL)
+        return vmmem__err(-ENOMEM, "out of memory");
+    size_t i = 0;
+    for (uint64_t b = 0; b < nb; b++) {
+        uint64_t lo = b << shift, hi = lo + ((UINT64_C(1) << shift) - 1);
+        while (i < n && m->slots[i].last < lo)
+            i++;
+        if (i < n && m->slots[i].start <= hi && (i + 1 == n || m->slots[i + 1].start > hi))
+            dir[b] = &m->slots[i];
+    }
+    m->dir = dir;
+    m->dir_shift = shift;
+    m->dir_n = nb;
+    return 0;
+}
+
+/* Index m (map_index), then put its slots in (or take them out of) their
+ * bitmaps' users lists, so that a tracking switch reaches them; a slot
+ * starts with the region's current switch.  -ENOMEM registers nothing. */
 static int map_register(vmmem_map *m)
 {
+    int rc = map_index(m);
+    if (rc < 0)
+        return rc;
     pthread_mutex_lock(&vmmem__track_lock);
     for (size_t i = 0; i < m->n; i++) {
         vmmem_bitmap *b = m->slots[i].dirty;
@@ -267,6 +321,7 @@ static void map_destroy(vmmem_map *m)
     for (size_t i = m->n; i-- > 0;)
         vmmem__region_unref(m->slots[i].r);
     slots_free(m->slots);
+    free((void *)m->dir);
     vmmem__map_log_release(m);
     pthread_mutex_destroy(&m->lock);
     free(m);
@@ -290,9 +345,11 @@ static vmmem_map *map_alloc(size_t n, uint64_t page_size)
 /* The lookup entry of region r. */
 static struct vmmem_slot slot_of(struct vmmem_region *r)
 {
-    return (struct vmmem_slot){.start = r->start, .last = r->last, .host = r->host, .r = r,
-                               .prot = r->prot, .dirty = r->bitmap,
-                               .fast = vmmem__fast_bits(r->host, r->start, r->prot)};
+    uint32_t f = vmmem__fast_bits(r->host, r->start, r->prot);
+    return (struct vmmem_slot){.start = r->start, .last = r->last, .host = r->host,
+                               .rlen = vmmem__small_len(r->start, r->last, f, VMMEM__FAST_R),
+                               .wlen = vmmem__small_len(r->start, r->last, f, VMMEM__FAST_W),
+                               .r = r, .prot = r->prot, .dirty = r->bitmap, .fast = f};
 }
 
 int vmmem__map_from_regions(vmmem_map **out, struct vmmem_region *const *rs, size_t n,

@@ -30,12 +30,16 @@ struct vmmem__fast_slot {
     uint64_t start;
     uint64_t last;
     uint8_t *host; /* NULL: map-on-access */
+    /* An access of 1 to 8 bytes aligned to its size, at an offset from
+     * start below rlen (reads) or wlen (writes), may be made directly: one
+     * compare of the offset covers both ends of the region, its mapping,
+     * its protection and the host alignment (0 when any of them fails). */
+    uint64_t rlen;
+    uint64_t wlen;
     const void *region;
-    int prot;
     void *dirty;   /* the region's dirty state (struct vmmem__fast_bitmap) */
+    int prot;
     uint32_t fast; /* VMMEM__FASTBIT_*: what the inline paths may do here (read atomically) */
-    uint32_t pad32_;
-    uint64_t pad_;
 };
 
 /* Set only when host - start is a multiple of 8, so an aligned guest address
@@ -43,6 +47,7 @@ struct vmmem__fast_slot {
 #define VMMEM__FASTBIT_R 1u /* host-mapped and readable */
 #define VMMEM__FASTBIT_W 2u /* host-mapped and writable */
 #define VMMEM__FASTBIT_T 4u /* the region's dirty tracking is on: mark after a store */
+#define VMMEM__FASTBIT_NEXT 8u /* the next slot starts right after this one (a seam) */
 
 /* The head of a dirty bitmap: its switch, for the test after a store. */
 struct vmmem__fast_bitmap {
@@ -60,6 +65,11 @@ struct vmmem__fast_head {
     long refs;
     size_t n;
     const struct vmmem__fast_slot *slots;
+    /* Direct index: for addr >> dir_shift below dir_n, dir[] of it is the
+     * only slot meeting that bucket of addresses, or NULL (then bisect). */
+    const struct vmmem__fast_slot *const *dir;
+    uint64_t dir_n;
+    unsigned dir_shift;
 };
 
 #if defined(__GNUC__) && !defined(VMMEM_NO_FAST_PATH)
@@ -85,36 +95,85 @@ struct vmmem__fast_head {
 #endif
 
 #if VMMEM__FAST
-/* The slot holding addr, or NULL: a branch-free bisection for the last slot
- * whose start <= addr, then the end test. */
+/* The slot that may hold addr: the direct index's, else (a bucket meeting
+ * no slot or several) the last slot whose start <= addr by a branch-free
+ * bisection, or the first; NULL for an empty map.  The caller tests
+ * addr against it. */
 static VMMEM__ALWAYS_INLINE const struct vmmem__fast_slot *
-vmmem__fast_lookup(const vmmem_map *m, vmmem_gaddr_t addr)
+vmmem__fast_near(const vmmem_map *m, vmmem_gaddr_t addr)
 {
     const struct vmmem__fast_head *h = (const struct vmmem__fast_head *)(const void *)m;
-    const struct vmmem__fast_slot *s = h->slots;
+    const struct vmmem__fast_slot *s = NULL;
+    uint64_t b = addr >> h->dir_shift;
+    if (VMMEM__LIKELY(b < h->dir_n))
+        s = h->dir[b];
+    if (VMMEM__LIKELY(s != NULL))
+        return s;
+    s = h->slots;
     size_t n = h->n;
-    if (n == 0 || addr < s->start)
+    if (n == 0)
         return NULL;
     while (n > 1) {
         size_t half = n / 2;
         s = (s[half].start <= addr) ? s + half : s;
         n -= half;
     }
-    return addr <= s->last ? s : NULL;
+    return s;
 }
 
-/* The ordinary slot holding [addr, addr+len), usable for this access, or NULL. */
+/* The slot holding addr, or NULL. */
 static VMMEM__ALWAYS_INLINE const struct vmmem__fast_slot *
-vmmem__fast_slot_for(const vmmem_map *m, vmmem_gaddr_t addr, size_t len, uint32_t need)
+vmmem__fast_lookup(const vmmem_map *m, vmmem_gaddr_t addr)
 {
-    const struct vmmem__fast_slot *s = vmmem__fast_lookup(m, addr);
-    /* need is a constant: with 0 the fast bits are not loaded here at all
-     * (the caller tests them itself). */
-    if (VMMEM__LIKELY(s != NULL && (uint64_t)len - 1 <= s->last - addr &&
-                      (need == 0 ||
-                       (__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & need) == need)))
-        return s;
-    return NULL;
+    const struct vmmem__fast_slot *s = vmmem__fast_near(m, addr);
+    return s != NULL && addr >= s->start && addr <= s->last ? s : NULL;
+}
+
+/*
+ * Whether an access of 1 to 8 bytes at addr, aligned to its size (the
+ * caller tests that), may be made directly: a read (write false) or a
+ * write.  Then *host is where and *slot the slot.  No test of its own
+ * against the first slot's start: below it the offset wraps around and
+ * fails the one compare with rlen/wlen, as an address past the region's
+ * end or in a region that does not allow the access does.
+ */
+static VMMEM__ALWAYS_INLINE bool vmmem__fast_small(const vmmem_map *m, vmmem_gaddr_t addr,
+                                                   bool write, uint8_t **host,
+                                                   const struct vmmem__fast_slot **slot)
+{
+    const struct vmmem__fast_slot *s = vmmem__fast_near(m, addr);
+    if (s == NULL)
+        return false;
+    uint64_t off = addr - s->start;
+    if (VMMEM__LIKELY(off < (write ? s->wlen : s->rlen))) {
+        *slot = s;
+        *host = s->host + off;
+        return true;
+    }
+    return false;
+}
+
+/* The calls behind the inline 8-byte paths, out of line and taking the
+ * value itself: a caller's object whose address reaches no call stays in
+ * a register on the common path (GCC does not sink its store into the
+ * rare branch). */
+static __attribute__((noinline, cold, unused)) int
+vmmem__fast_write8_call(const vmmem_map *m, vmmem_gaddr_t addr, uint64_t v)
+{
+    return vmmem_write_obj(m, addr, &v, 8);
+}
+
+struct vmmem__fast_r8 {
+    uint64_t v;
+    int rc;
+};
+
+static __attribute__((noinline, cold, unused)) struct vmmem__fast_r8
+vmmem__fast_read8_call(const vmmem_map *m, vmmem_gaddr_t addr)
+{
+    struct vmmem__fast_r8 r = {0, 0};
+    r.rc = vmmem_read_obj(m, addr, &r.v, 8);
+    return r;
 }
 #endif
 
@@ -175,13 +234,17 @@ static inline int vmmem_fast_write_obj(const vmmem_map *m, vmmem_gaddr_t addr, c
 {
 #if VMMEM__FAST
     const struct vmmem__fast_slot *s;
-    if (m != NULL && obj != NULL && size == 8 && (addr & 7) == 0 &&
-        (s = vmmem__fast_slot_for(m, addr, 8, VMMEM__FASTBIT_W)) != NULL) {
+    uint8_t *p;
+    if (obj != NULL && size == 8) {
         uint64_t t; /* one aligned access: never torn */
         memcpy(&t, obj, 8);
-        VMMEM__ST64(s->host + (addr - s->start), t);
-        vmmem__fast_after_store(s, addr, 8);
-        return 0;
+        if (VMMEM__LIKELY(m != NULL && (addr & 7) == 0 &&
+                          vmmem__fast_small(m, addr, true, &p, &s))) {
+            VMMEM__ST64(p, t);
+            vmmem__fast_after_store(s, addr, 8);
+            return 0;
+        }
+        return vmmem__fast_write8_call(m, addr, t); /* the same bytes, read once */
     }
 #endif
     return vmmem_write_obj(m, addr, obj, size);
@@ -193,9 +256,18 @@ static inline int vmmem_fast_read_obj(const vmmem_map *m, vmmem_gaddr_t addr, vo
 {
 #if VMMEM__FAST
     const struct vmmem__fast_slot *s;
-    if (m != NULL && obj != NULL && size == 8 && (addr & 7) == 0 &&
-        (s = vmmem__fast_slot_for(m, addr, 8, VMMEM__FASTBIT_R)) != NULL) {
-        uint64_t t = VMMEM__LD64(s->host + (addr - s->start));
+    uint8_t *p;
+    if (obj != NULL && size == 8) {
+        uint64_t t;
+        if (VMMEM__LIKELY(m != NULL && (addr & 7) == 0 &&
+                          vmmem__fast_small(m, addr, false, &p, &s))) {
+            t = VMMEM__LD64(p);
+        } else {
+            struct vmmem__fast_r8 r = vmmem__fast_read8_call(m, addr);
+            if (r.rc != 0)
+                return r.rc; /* nothing touched on error, as there */
+            t = r.v;
+        }
         memcpy(obj, &t, 8);
         return 0;
     }
@@ -209,10 +281,11 @@ static inline int vmmem_fast_store_u32(const vmmem_map *m, vmmem_gaddr_t addr, u
 {
 #if VMMEM__FAST
     const struct vmmem__fast_slot *s;
+    uint8_t *h;
     if (m != NULL && (addr & 3) == 0 &&
         (order == VMMEM_RELAXED || order == VMMEM_RELEASE || order == VMMEM_SEQ_CST) &&
-        (s = vmmem__fast_slot_for(m, addr, 4, VMMEM__FASTBIT_W)) != NULL) {
-        uint32_t *p = (uint32_t *)(void *)(s->host + (addr - s->start));
+        vmmem__fast_small(m, addr, true, &h, &s)) {
+        uint32_t *p = (uint32_t *)(void *)h;
         if (order == VMMEM_RELAXED)
             __atomic_store_n(p, v, __ATOMIC_RELAXED);
         else if (order == VMMEM_RELEASE)
@@ -232,10 +305,11 @@ static inline int vmmem_fast_load_u32(const vmmem_map *m, vmmem_gaddr_t addr, ui
 {
 #if VMMEM__FAST
     const struct vmmem__fast_slot *s;
+    uint8_t *h;
     if (m != NULL && v != NULL && (addr & 3) == 0 &&
         (order == VMMEM_RELAXED || order == VMMEM_ACQUIRE || order == VMMEM_SEQ_CST) &&
-        (s = vmmem__fast_slot_for(m, addr, 4, VMMEM__FASTBIT_R)) != NULL) {
-        const uint32_t *p = (const uint32_t *)(const void *)(s->host + (addr - s->start));
+        vmmem__fast_small(m, addr, false, &h, &s)) {
+        const uint32_t *p = (const uint32_t *)(const void *)h;
         if (order == VMMEM_RELAXED)
             *v = __atomic_load_n(p, __ATOMIC_RELAXED);
         else if (order == VMMEM_ACQUIRE)
@@ -253,7 +327,7 @@ static inline int vmmem_fast_load_u32(const vmmem_map *m, vmmem_gaddr_t addr, ui
 }
 
 #if VMMEM__FAST
-/* Copy n (> 8) bytes: two overlapping fixed-size moves up to 32 bytes (no
+/* Copy n (> 8) bytes: overlapping fixed-size moves up to 64 bytes (no
  * call), memcpy beyond.  Pieces of 8 bytes or less never come here: the
  * library copies those with single accesses, so an aligned u16/u32/u64 is
  * never torn. */
@@ -271,7 +345,19 @@ static VMMEM__ALWAYS_INLINE void vmmem__fast_copy(uint8_t *d, const uint8_t *s, 
         memcpy(b, s + n - 16, 16);
         memcpy(d, a, 16);
         memcpy(d + n - 16, b, 16);
+    } else if (n <= 64) {
+        uint8_t a[16], b[16], c[16], e[16]; /* four registers, no stack */
+        memcpy(a, s, 16);
+        memcpy(b, s + 16, 16);
+        memcpy(c, s + n - 32, 16);
+        memcpy(e, s + n - 16, 16);
+        memcpy(d, a, 16);
+        memcpy(d + 16, b, 16);
+        memcpy(d + n - 32, c, 16);
+        memcpy(d + n - 16, e, 16);
     } else {
+        if (n > (size_t)PTRDIFF_MAX) /* no object is that large: tells GCC's */
+            __builtin_unreachable(); /* -Wstringop-overflow so after inlining */
         memcpy(d, s, n);
     }
 }
@@ -295,20 +381,22 @@ static VMMEM__ALWAYS_INLINE int vmmem__fast_span(const vmmem_map *m, vmmem_gaddr
                                                  uint8_t **p1, size_t *n0,
                                                  const struct vmmem__fast_slot **s0)
 {
-    const struct vmmem__fast_head *h = (const struct vmmem__fast_head *)(const void *)m;
-    const struct vmmem__fast_slot *s = vmmem__fast_lookup(m, addr);
-    if (s == NULL || (__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & need) != need)
+    const struct vmmem__fast_slot *s = vmmem__fast_near(m, addr);
+    if (s == NULL)
+        return 0;
+    uint32_t f = __atomic_load_n(&s->fast, __ATOMIC_RELAXED);
+    uint64_t off = addr - s->start, room = s->last - addr; /* room: bytes to the end, minus one */
+    if ((f & need) != need || off > s->last - s->start)
         return 0;
     *s0 = s;
-    uint64_t room = s->last - addr; /* bytes from addr to the region's end, minus one */
-    *p0 = s->host + (addr - s->start);
+    *p0 = s->host + off;
     if ((uint64_t)len - 1 <= room) {
         *n0 = len;
         return 1;
     }
-    const struct vmmem__fast_slot *t = s + 1;
+    const struct vmmem__fast_slot *t = s + 1; /* a slot when FASTBIT_NEXT is set */
     size_t first = (size_t)room + 1, rest = len - first;
-    if (first > 8 && rest > 8 && (size_t)(t - h->slots) < h->n && t->start == s->last + 1 &&
+    if (first > 8 && rest > 8 && (f & VMMEM__FASTBIT_NEXT) &&
         (__atomic_load_n(&t->fast, __ATOMIC_RELAXED) & need) == need &&
         (uint64_t)rest - 1 <= t->last - t->start) {
         *p1 = t->host;
@@ -328,7 +416,7 @@ static VMMEM__ALWAYS_INLINE int vmmem__fast_span(const vmmem_map *m, vmmem_gaddr
  * Everything else - 8 bytes or less, holes, map-on-access,
  * read-only - calls the exported function, with its exact contract.
  */
-static inline int vmmem_fast_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, void *buf,
+static VMMEM__ALWAYS_INLINE int vmmem_fast_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, void *buf,
                                         size_t len)
 {
 #if VMMEM__FAST
@@ -348,7 +436,7 @@ static inline int vmmem_fast_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, 
 }
 
 /* vmmem_write_slice, inline for the common case (see above). */
-static inline int vmmem_fast_write_slice(const vmmem_map *m, vmmem_gaddr_t addr, const void *buf,
+static VMMEM__ALWAYS_INLINE int vmmem_fast_write_slice(const vmmem_map *m, vmmem_gaddr_t addr, const void *buf,
                                          size_t len)
 {
 #if VMMEM__FAST
