@@ -2,7 +2,9 @@
  * libvmmem - the guest memory map and accesses to it.
  *
  * A map is an immutable, reference-counted set of non-overlapping regions,
- * sorted by guest address, with O(log n) lookup.  It is safe to use one map
+ * sorted by guest address, with O(1) lookup for the usual layouts (a direct
+ * index of at most 1024 buckets; O(log n) bisection inside a bucket two
+ * regions share, and for far-flung small regions).  It is safe to use one map
  * from any number of threads at once.  Regions may touch; gaps between them
  * are holes.  A region may reach the very last guest byte (UINT64_MAX): the
  * rule is that start + size - 1 must not wrap.
