@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Draw bench/chart.png from the output of bench/compare.sh (ratios.dat):
 # per scenario, C/Rust and C/limit (ns per op, lower is better) on a log
-# scale, with the issue-8 target of each scenario as a marker.
+# scale, with the issue-8 target (C/Rust) and the issue-14/18 goal (C/limit)
+# of each scenario as markers.
 #
 #   bench/chart.sh [ratios.dat] [out.png]
 # Needs gnuplot (Debian: gnuplot-nox), installed when missing unless NO_INSTALL=1.
@@ -40,6 +41,7 @@ plot "$dat" using 2:xtic(1) title "C / Rust" lc rgb "#3366cc", \
      "" using 3 title "C (static lib) / Rust" lc rgb "#88aaee", \
      "" using 4 title "C / raw-pointer limit" lc rgb "#dd7733", \
      "" using (\$0):5 with points pt 9 ps 2 lc rgb "#cc0000" title "target C/Rust (at most)", \
+     "" using (\$0+0.3):6 with points pt 11 ps 2 lc rgb "#663300" title "goal C/limit (at most)", \
      1 with lines dt 2 lc rgb "black" notitle
 EOF
 echo "chart: wrote $png" >&2
