@@ -395,6 +395,42 @@ void vmmem__atomic(uint8_t *p, size_t size, uint64_t *val, vmmem_order order, bo
     atomic_op(p, size, val, order, store);
 }
 
+/* The mark after an atomic store of the fast path, out of line (its call
+ * would make the fast path save registers). */
+static __attribute__((noinline)) int mark_ret0(const struct vmmem_slot *s, uint64_t off,
+                                               size_t size)
+{
+    vmmem__bitmap_mark(s->dirty, off, size);
+    return 0;
+}
+
+/*
+ * The common case of vmmem_load/vmmem_store as fast.h takes it - a 4- or
+ * 8-byte aligned access through the direct index and one compare of the
+ * offset with the slot's rlen/wlen - with no call, so no saved registers;
+ * 1 when it was done, 0 for map_atomic.
+ */
+static inline __attribute__((always_inline)) int
+atomic_fast(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val, vmmem_order order,
+            bool store, const struct vmmem_slot **ms, uint64_t *moff)
+{
+    if (VMMEM_LIKELY(m != NULL && (size == 4 || size == 8) && (addr & (size - 1)) == 0 &&
+                     vmmem__check_order(order, store) == 0)) {
+        uint64_t b = addr >> m->dir_shift;
+        const struct vmmem_slot *s = b < m->dir_n ? m->dir[b] : NULL;
+        if (VMMEM_LIKELY(s != NULL)) {
+            uint64_t off = addr - s->start;
+            if (VMMEM_LIKELY(off < (store ? s->wlen : s->rlen))) {
+                atomic_op(s->host + off, size, val, order, store);
+                *ms = s;
+                *moff = off;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 static inline __attribute__((always_inline)) int
 map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val, vmmem_order order,
            int dir)
@@ -446,16 +482,43 @@ int vmmem__map_atomic(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *
     return map_atomic(m, addr, size, val, order, dir);
 }
 
+static __attribute__((noinline)) int load_slow(const vmmem_map *m, uint64_t addr, size_t size,
+                                                uint64_t *val, vmmem_order order)
+{
+    return map_atomic(m, addr, size, val, order, DIR_READ);
+}
+
+static __attribute__((noinline)) int store_slow(const vmmem_map *m, uint64_t addr, size_t size,
+                                                 uint64_t val, vmmem_order order)
+{
+    return map_atomic(m, addr, size, &val, order, DIR_WRITE);
+}
+
 int vmmem_load(const vmmem_map *m, vmmem_gaddr_t addr, size_t size, uint64_t *val,
                vmmem_order order)
 {
-    return map_atomic(m, addr, size, val, order, DIR_READ);
+    const struct vmmem_slot *s;
+    uint64_t off;
+    if (val != NULL && atomic_fast(m, addr, size, val, order, false, &s, &off))
+        return 0;
+    return load_slow(m, addr, size, val, order);
 }
 
 int vmmem_store(const vmmem_map *m, vmmem_gaddr_t addr, size_t size, uint64_t val,
                 vmmem_order order)
 {
-    return map_atomic(m, addr, size, &val, order, DIR_WRITE);
+    const struct vmmem_slot *s;
+    uint64_t off, v = val;
+    if (atomic_fast(m, addr, size, &v, order, true, &s, &off)) {
+        /* after the store, as MARK: its switch, then the mark out of line */
+        atomic_signal_fence(memory_order_seq_cst);
+        if (VMMEM_UNLIKELY(atomic_load_explicit(&((struct vmmem_slot *)s)->fast,
+                                                memory_order_relaxed) &
+                           VMMEM__FAST_T))
+            return mark_ret0(s, off, size);
+        return 0;
+    }
+    return store_slow(m, addr, size, val, order);
 }
 
 /* ---- fd I/O ---- */
