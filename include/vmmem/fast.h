@@ -345,11 +345,12 @@ static inline int vmmem_fast_load_u32(const vmmem_map *m, vmmem_gaddr_t addr, ui
 }
 
 #if VMMEM__FAST
-/* Copy n (> 8) bytes: overlapping fixed-size moves up to 64 bytes (no
- * call), memcpy beyond.  Pieces of 8 bytes or less never come here: the
- * library copies those with single accesses, so an aligned u16/u32/u64 is
- * never torn. */
-static VMMEM__ALWAYS_INLINE void vmmem__fast_copy(uint8_t *d, const uint8_t *s, size_t n)
+/* Copy n (> 8) bytes, n never more than max: overlapping fixed-size moves
+ * up to 64 bytes (no call), memcpy beyond.  Pieces of 8 bytes or less never
+ * come here: the library copies those with single accesses, so an aligned
+ * u16/u32/u64 is never torn. */
+static VMMEM__ALWAYS_INLINE void vmmem__fast_copy(uint8_t *d, const uint8_t *s, size_t n,
+                                                  size_t max)
 {
     if (n <= 16) {
         uint64_t a, b;
@@ -363,7 +364,7 @@ static VMMEM__ALWAYS_INLINE void vmmem__fast_copy(uint8_t *d, const uint8_t *s, 
         memcpy(b, s + n - 16, 16);
         memcpy(d, a, 16);
         memcpy(d + n - 16, b, 16);
-    } else if (n <= 64) {
+    } else if (n <= 64 || max <= 64) { /* n <= max: a constant max drops the call */
         uint8_t a[16], b[16], c[16], e[16]; /* four registers, no stack */
         memcpy(a, s, 16);
         memcpy(b, s + 16, 16);
@@ -450,9 +451,9 @@ static VMMEM__ALWAYS_INLINE int vmmem_fast_read_slice(const vmmem_map *m, vmmem_
     if (m != NULL && buf != NULL && len > 8 &&
         vmmem__fast_span(m, addr, len, VMMEM__FASTBIT_R, &p0, &p1, &n0, &s0)) {
         VMMEM__PIECES(n0, len);
-        vmmem__fast_copy((uint8_t *)buf, p0, n0);
+        vmmem__fast_copy((uint8_t *)buf, p0, n0, len);
         if (n0 != len)
-            vmmem__fast_copy((uint8_t *)buf + n0, p1, len - n0);
+            vmmem__fast_copy((uint8_t *)buf + n0, p1, len - n0, len);
         return 0;
     }
 #endif
@@ -470,9 +471,9 @@ static VMMEM__ALWAYS_INLINE int vmmem_fast_write_slice(const vmmem_map *m, vmmem
     if (m != NULL && buf != NULL && len > 8 &&
         vmmem__fast_span(m, addr, len, VMMEM__FASTBIT_W, &p0, &p1, &n0, &s0)) {
         VMMEM__PIECES(n0, len);
-        vmmem__fast_copy(p0, (const uint8_t *)buf, n0);
+        vmmem__fast_copy(p0, (const uint8_t *)buf, n0, len);
         if (n0 != len)
-            vmmem__fast_copy(p1, (const uint8_t *)buf + n0, len - n0);
+            vmmem__fast_copy(p1, (const uint8_t *)buf + n0, len - n0, len);
         /* Both switches tested after both stores, one branch, no call in
          * between (which would spill the second slot across it). */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
