@@ -409,7 +409,8 @@ static VMMEM__ALWAYS_INLINE int vmmem__fast_span(const vmmem_map *m, vmmem_gaddr
     /* rlen/wlen: addr is in the region and the region allows the access
      * (it also asks for an 8-aligned start: other regions' slices go
      * through the library). */
-    uint64_t off = addr - s->start, room = s->last - addr; /* room: bytes to the end, minus one */
+    uint64_t off = addr - s->start;
+    uint64_t room = s->last - addr; /* bytes from addr to the region's end, minus one */
     if (off >= (need == VMMEM__FASTBIT_W ? s->wlen : s->rlen))
         return 0;
     *s0 = s;
@@ -422,7 +423,8 @@ static VMMEM__ALWAYS_INLINE int vmmem__fast_span(const vmmem_map *m, vmmem_gaddr
     size_t first = (size_t)room + 1, rest = len - first;
     /* The next slot's rlen/wlen say at once that it allows the access and
      * holds rest bytes (0 when it cannot: then the library copies). */
-    if (first > 8 && rest > 8 && (__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & VMMEM__FASTBIT_NEXT) &&
+    if (first > 8 && rest > 8 &&
+        (__atomic_load_n(&s->fast, __ATOMIC_RELAXED) & VMMEM__FASTBIT_NEXT) &&
         rest <= (need == VMMEM__FASTBIT_W ? t->wlen : t->rlen)) {
         *p1 = t->host;
         *n0 = first;
@@ -441,8 +443,8 @@ static VMMEM__ALWAYS_INLINE int vmmem__fast_span(const vmmem_map *m, vmmem_gaddr
  * Everything else - 8 bytes or less, holes, map-on-access,
  * read-only - calls the exported function, with its exact contract.
  */
-static VMMEM__ALWAYS_INLINE int vmmem_fast_read_slice(const vmmem_map *m, vmmem_gaddr_t addr, void *buf,
-                                        size_t len)
+static VMMEM__ALWAYS_INLINE int vmmem_fast_read_slice(const vmmem_map *m, vmmem_gaddr_t addr,
+                                                      void *buf, size_t len)
 {
 #if VMMEM__FAST
     uint8_t *p0, *p1 = NULL;
@@ -461,8 +463,8 @@ static VMMEM__ALWAYS_INLINE int vmmem_fast_read_slice(const vmmem_map *m, vmmem_
 }
 
 /* vmmem_write_slice, inline for the common case (see above). */
-static VMMEM__ALWAYS_INLINE int vmmem_fast_write_slice(const vmmem_map *m, vmmem_gaddr_t addr, const void *buf,
-                                         size_t len)
+static VMMEM__ALWAYS_INLINE int vmmem_fast_write_slice(const vmmem_map *m, vmmem_gaddr_t addr,
+                                                       const void *buf, size_t len)
 {
 #if VMMEM__FAST
     uint8_t *p0, *p1 = NULL;
