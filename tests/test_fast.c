@@ -202,8 +202,20 @@ static void test_index_built(void)
     uint64_t b = 0x100008 >> h->dir_shift;
     CU_ASSERT_PTR_NULL(h->dir[b]); /* meets both regions */
     CU_ASSERT_PTR_EQUAL(h->dir[0], &h->slots[0]);
-    /* A region with an odd start: no inline small accesses, nothing else lost. */
     vmmem_map_unref(m);
+    /* Tiny regions spread over the whole address space: still at most 1024
+     * buckets (here 2^54 bytes each), and each region reached. */
+    m = vt_map("mmap:addr=0,size=4K;mmap:addr=0x10000000000,size=4K;"
+               "mmap:addr=0x8000000000000000,size=4K;mmap:addr=0xFFFFFFFFFFFFF000,size=4K");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    h = (const struct vmmem__fast_head *)(const void *)m;
+    CU_ASSERT_EQUAL(h->dir_shift, 54);
+    CU_ASSERT_EQUAL(h->dir_n, 1024);
+    CU_ASSERT_EQUAL(same_on(m, 0x10000000ff8), 0);
+    CU_ASSERT_EQUAL(same_on(m, 0x8000000000000ff8), 0);
+    CU_ASSERT_EQUAL(same_on(m, 0xFFFFFFFFFFFFFFF8), 0);
+    vmmem_map_unref(m);
+    /* A region with an odd start: no inline small accesses, nothing else lost. */
     m = vt_map("mmap:addr=0x1004,size=4K");
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     h = (const struct vmmem__fast_head *)(const void *)m;
