@@ -131,16 +131,12 @@ static inline __attribute__((always_inline)) int rw_all(const vmmem_map *m, uint
 {
     long i = -1;
     if (len == 8 && (addr & 7) == 0 && VMMEM_LIKELY(m != NULL && buf != NULL)) {
-        /* An aligned 8-byte object: one compare of the offset (the slot's
-         * rlen/wlen, as fast.h) and one access. */
-        uint64_t b = addr >> m->dir_shift;
-        const struct vmmem_slot *s = b < m->dir_n ? m->dir[b] : NULL;
+        /* An aligned 8-byte object: the index, one compare and one access. */
+        uint64_t off;
+        const struct vmmem_slot *s = vmmem__small_slot(m, addr, (dir & DIR_WRITE) != 0, &off);
         if (VMMEM_LIKELY(s != NULL)) {
-            uint64_t off = addr - s->start;
-            if (VMMEM_LIKELY(off < ((dir & DIR_WRITE) ? s->wlen : s->rlen))) {
-                move(s, s->host + off, off, buf, 8, dir);
-                return 0;
-            }
+            move(s, s->host + off, off, buf, 8, dir);
+            return 0;
         }
     }
     if (VMMEM_LIKELY(m != NULL && buf != NULL && len != 0)) {
@@ -395,15 +391,6 @@ void vmmem__atomic(uint8_t *p, size_t size, uint64_t *val, vmmem_order order, bo
     atomic_op(p, size, val, order, store);
 }
 
-/* The mark after an atomic store of the fast path, out of line (its call
- * would make the fast path save registers). */
-static __attribute__((noinline)) int mark_ret0(const struct vmmem_slot *s, uint64_t off,
-                                               size_t size)
-{
-    vmmem__bitmap_mark(s->dirty, off, size);
-    return 0;
-}
-
 /*
  * The common case of vmmem_load/vmmem_store as fast.h takes it - a 4- or
  * 8-byte aligned access through the direct index and one compare of the
@@ -416,16 +403,11 @@ atomic_fast(const vmmem_map *m, uint64_t addr, size_t size, uint64_t *val, vmmem
 {
     if (VMMEM_LIKELY(m != NULL && (size == 4 || size == 8) && (addr & (size - 1)) == 0 &&
                      vmmem__check_order(order, store) == 0)) {
-        uint64_t b = addr >> m->dir_shift;
-        const struct vmmem_slot *s = b < m->dir_n ? m->dir[b] : NULL;
+        const struct vmmem_slot *s = vmmem__small_slot(m, addr, store, moff);
         if (VMMEM_LIKELY(s != NULL)) {
-            uint64_t off = addr - s->start;
-            if (VMMEM_LIKELY(off < (store ? s->wlen : s->rlen))) {
-                atomic_op(s->host + off, size, val, order, store);
-                *ms = s;
-                *moff = off;
-                return 1;
-            }
+            atomic_op(s->host + *moff, size, val, order, store);
+            *ms = s;
+            return 1;
         }
     }
     return 0;
@@ -510,12 +492,7 @@ int vmmem_store(const vmmem_map *m, vmmem_gaddr_t addr, size_t size, uint64_t va
     const struct vmmem_slot *s;
     uint64_t off, v = val;
     if (atomic_fast(m, addr, size, &v, order, true, &s, &off)) {
-        /* after the store, as MARK: its switch, then the mark out of line */
-        atomic_signal_fence(memory_order_seq_cst);
-        if (VMMEM_UNLIKELY(atomic_load_explicit(&((struct vmmem_slot *)s)->fast,
-                                                memory_order_relaxed) &
-                           VMMEM__FAST_T))
-            return mark_ret0(s, off, size);
+        MARK(s, off, size);
         return 0;
     }
     return store_slow(m, addr, size, val, order);

@@ -372,12 +372,35 @@ VMMEM_HIDDEN void vmmem__log_unref(struct vmmem_log *l);
 VMMEM_HIDDEN void vmmem__map_log_release(struct vmmem_map *m);
 VMMEM_HIDDEN void vmmem__region_logs_release(struct vmmem_region *r);
 
+/* The direct index's slot for addr: the only one meeting its bucket, or
+ * NULL (outside the index, or a bucket to bisect). */
+static inline const struct vmmem_slot *vmmem__dir_slot(const struct vmmem_map *m, uint64_t addr)
+{
+    uint64_t b = addr >> m->dir_shift;
+    return VMMEM_LIKELY(b < m->dir_n) ? m->dir[b] : NULL;
+}
+
+/* The slot where an access of 1 to 8 bytes at addr, aligned to its size,
+ * may be made directly (fast.h's rule: one compare of the offset with the
+ * slot's rlen/wlen), with *off the offset; else NULL. */
+static inline const struct vmmem_slot *vmmem__small_slot(const struct vmmem_map *m,
+                                                         uint64_t addr, bool write,
+                                                         uint64_t *off)
+{
+    const struct vmmem_slot *s = vmmem__dir_slot(m, addr);
+    if (VMMEM_LIKELY(s != NULL)) {
+        *off = addr - s->start;
+        if (VMMEM_LIKELY(*off < (write ? s->wlen : s->rlen)))
+            return s;
+    }
+    return NULL;
+}
+
 /* Index of the slot holding addr, or -1. */
 static inline long vmmem__find_slot(const struct vmmem_map *m, uint64_t addr)
 {
-    const struct vmmem_slot *s;
-    uint64_t b = addr >> m->dir_shift;
-    if (VMMEM_LIKELY(b < m->dir_n) && (s = m->dir[b]) != NULL)
+    const struct vmmem_slot *s = vmmem__dir_slot(m, addr);
+    if (VMMEM_LIKELY(s != NULL))
         return addr >= s->start && addr <= s->last ? (long)(s - m->slots) : -1;
     s = m->slots;
     size_t n = m->n;
